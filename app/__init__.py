@@ -1,0 +1,1 @@
+"""Word-count and image-classification service built on Bottle and cheroot."""

@@ -1,0 +1,1 @@
+"""HTTP layer: the only package that imports Bottle; routes stay thin."""

@@ -1,0 +1,39 @@
+"""Liveness and readiness routes for load balancers and orchestrators."""
+
+import logging
+
+from app.web.plugins import json_response
+
+log = logging.getLogger(__name__)
+
+
+class HealthRoutes:
+    """Report whether the process runs and whether it can serve."""
+
+    def __init__(self, checks):
+        """Take ``{name: callable}``; a check raises when not ready."""
+        self.checks = checks
+
+    def install(self, app):
+        """Add the health routes to a Bottle app."""
+        app.route("/health/live", "GET", self.live)
+        app.route("/health/ready", "GET", self.ready)
+
+    def live(self):
+        """Answer as long as the process can handle a request."""
+        return {"status": "live"}
+
+    def ready(self):
+        """Run every readiness check; 503 if any of them fails."""
+        results = {}
+        for name, check in self.checks.items():
+            try:
+                check()
+                results[name] = "ok"
+            except Exception as error:  # any failure means "not ready"
+                log.warning("readiness check %s failed: %s", name, error)
+                results[name] = f"failed: {error}"
+        ready = all(result == "ok" for result in results.values())
+        return json_response(200 if ready else 503, {
+            "status": "ready" if ready else "unavailable",
+            "checks": results})

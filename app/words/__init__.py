@@ -1,0 +1,1 @@
+"""Word-count domain: validation and persistent stores, free of HTTP."""

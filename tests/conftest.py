@@ -1,0 +1,139 @@
+"""Fixtures that build on each other: settings, then service, then server."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import requests
+
+from app.server import make_server, server_url
+from app.settings import PROJECT_ROOT, load_settings
+from app.web.application import create_app
+
+TIMEOUT = 10
+STARTUP_TIMEOUT = 60
+
+
+def make_settings(tmp_path, **overrides):
+    """Return settings from setup.cfg with a private SQLite file and port 0."""
+    values = {"sqlite_path": tmp_path / "words.sqlite3", "port": 0,
+              "host": "127.0.0.1"}
+    values.update(overrides)
+    return load_settings(environ={}, overrides=values)
+
+
+class RunningServer:
+    """A real cheroot server on a free loopback port, in a thread."""
+
+    def __init__(self, settings, **create_args):
+        """Build the service and bind the server (not serving yet)."""
+        self.settings = settings
+        self.service = create_app(settings, **create_args)
+        self.server = make_server(self.service.wsgi, settings)
+        # cheroot notices a stop once per expiration interval (0.5 s by
+        # default); a short one keeps hundreds of server starts quick.
+        self.server.expiration_interval = 0.02
+        self.url = server_url(self.server)
+        self._thread = threading.Thread(target=self.server.serve,
+                                        daemon=True)
+
+    def __enter__(self):
+        """Start serving."""
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        """Stop serving and release the store."""
+        self.server.stop()
+        self._thread.join(TIMEOUT)
+        self.service.close()
+
+
+class Client(requests.Session):
+    """A requests session bound to one base URL, always with a timeout."""
+
+    def __init__(self, base_url):
+        """Remember the base URL."""
+        super().__init__()
+        self.base_url = base_url
+
+    def request(self, method, path, **kwargs):
+        """Send a request to base URL + path."""
+        kwargs.setdefault("timeout", TIMEOUT)
+        return super().request(method, self.base_url + path, **kwargs)
+
+
+@pytest.fixture
+def settings(tmp_path):
+    """Return settings for one test: its own database file, a free port."""
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def server(settings):
+    """Yield a running server for one test."""
+    with RunningServer(settings) as running:
+        yield running
+
+
+@pytest.fixture
+def client(server):
+    """Yield an HTTP client talking to the test's server."""
+    with Client(server.url) as session:
+        yield session
+
+
+class ServiceProcess:
+    """``python api.py`` in a child process, as a user starts it."""
+
+    def __init__(self, env_overrides, args=("--port", "0")):
+        """Start api.py with APP_ variables and wait for its URL."""
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith("APP_")}
+        env.update(env_overrides)
+        self.process = subprocess.Popen(
+            [sys.executable, str(PROJECT_ROOT / "api.py"), *args],
+            cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.log = []
+        self.url = self._wait_for_url()
+
+    def _wait_for_url(self):
+        """Read the log until the "serving on URL" line, within a bound."""
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            line = self.process.stderr.readline()
+            if not line:
+                break
+            self.log.append(line)
+            match = re.search(r"serving on (http://\S+)", line)
+            if match:
+                threading.Thread(target=self._drain, daemon=True).start()
+                return match.group(1)
+        self.process.kill()
+        raise AssertionError("api.py did not start:\n" + "".join(self.log))
+
+    def _drain(self):
+        """Keep reading the log so the child never blocks on a full pipe."""
+        for line in self.process.stderr:
+            self.log.append(line)
+
+    def stop(self, sig=signal.SIGTERM):
+        """Send a signal and return the exit code."""
+        self.process.send_signal(sig)
+        return self.process.wait(TIMEOUT)
+
+    def __enter__(self):
+        """Use as a context manager that always ends the child."""
+        return self
+
+    def __exit__(self, *exc_info):
+        """Kill the child if a test left it running."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(TIMEOUT)
