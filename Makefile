@@ -2,29 +2,53 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+TFLITE_VENV ?= .venv-tflite
+PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: run test lint clean
+.PHONY: run test test-tflite lint redis-server clean
 
 # Each stamp records that its requirements file is installed in the venv.
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
-		-r requirements.txt
+	$(BIN)/python -m pip install $(PIP_FLAGS) -r requirements.txt
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
-		-r requirements-dev.txt
+	$(BIN)/python -m pip install $(PIP_FLAGS) -r requirements-dev.txt
+	touch $@
+
+$(TFLITE_VENV)/.installed: requirements-tflite.txt
+	$(PYTHON) -m venv $(TFLITE_VENV)
+	$(TFLITE_VENV)/bin/python -m pip install $(PIP_FLAGS) \
+		-r requirements-tflite.txt
 	touch $@
 
 run: $(VENV)/.runtime  ## Serve on http://127.0.0.1:8080 with SQLite.
 	$(BIN)/python api.py
 
-test: $(VENV)/.dev  ## Run the whole test suite, lint included.
+# The Redis store is tested against a real redis-server; as root on
+# Debian or Ubuntu it is installed here, elsewhere install it yourself.
+redis-server:
+	@command -v redis-server >/dev/null || { \
+	  [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends redis-server \
+	  >/dev/null; } || { \
+	  echo "redis-server is needed by the tests: apt-get install" \
+	       "redis-server (or brew install redis)"; exit 1; }
+
+test: $(VENV)/.dev redis-server  ## The whole test suite, lint included.
 	$(BIN)/python -m pytest
+
+# Prediction tests on tflite-runtime 2.14 + NumPy 1.x instead of LiteRT.
+test-tflite: $(TFLITE_VENV)/.installed
+	$(TFLITE_VENV)/bin/python -c "from app.inference.runtime import \
+		RUNTIME; assert RUNTIME == 'tflite-runtime', RUNTIME"
+	$(TFLITE_VENV)/bin/python -m pytest -p no:cacheprovider \
+		tests/test_predict_api.py tests/test_model_repository.py
 
 lint: $(VENV)/.dev  ## Only the PEP 8 / PEP 257 checks.
 	$(BIN)/python -m pytest tests/test_lint.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache data
+	rm -rf $(VENV) $(TFLITE_VENV) .pytest_cache data

@@ -7,6 +7,7 @@ import argparse
 import logging
 import sys
 
+from app.inference.registry import ModelRepositoryError
 from app.server import make_server, serve_until_signalled, server_url
 from app.settings import SettingsError, load_settings
 from app.web.application import create_app
@@ -42,7 +43,11 @@ def main(argv=None):
     except SettingsError as error:
         print(f"error: invalid settings: {error}", file=sys.stderr)
         return 2
-    service = create_app(settings)
+    try:
+        service = create_app(settings)
+    except ModelRepositoryError as error:
+        print(f"error: cannot serve the model: {error}", file=sys.stderr)
+        return 2
     try:
         server = make_server(service.wsgi, settings)
         log.info("serving on %s", server_url(server))

@@ -53,11 +53,16 @@ class Settings:
         "Largest JSON or text body accepted by the word routes.",
         1, 2 ** 31)
     store: str = _setting(
-        "Word store backend.", choices=("sqlite",))
+        "Word store backend.", choices=("sqlite", "redis"))
     sqlite_path: Path = _setting(
         "SQLite database file; its folder is created if missing.")
     sqlite_busy_timeout_ms: int = _setting(
         "Milliseconds SQLite waits for a lock before failing.", 0, 600000)
+    redis_url: str = _setting("Redis server used when store = redis.")
+    redis_key_prefix: str = _setting(
+        "Prefix of every Redis key, so one Redis can hold several stores.")
+    redis_timeout: float = _setting(
+        "Seconds to connect to Redis or wait for its answer.", 0.01, 600)
     default_count: int = _setting(
         "Count given to a word created without one.", 0, MAX_COUNT)
     list_limit_default: int = _setting(
@@ -69,6 +74,11 @@ class Settings:
     default_model_version: int = _setting(
         "Version served by /predict/model; 0 means the highest.",
         0, 2 ** 31)
+    interpreters: int = _setting(
+        "Interpreters per model version; 0 means one per CPU.", 0, 256)
+    inference_wait_timeout: float = _setting(
+        "Seconds a request waits for a free interpreter before a 503.",
+        0.01, 3600)
     interpreter_threads: int = _setting(
         "Threads each TFLite interpreter uses inside one invoke.", 1, 64)
     max_upload_bytes: int = _setting(
@@ -89,6 +99,9 @@ class Settings:
         "Seconds to connect to an image URL.", 0.01, 120)
     fetch_read_timeout: float = _setting(
         "Seconds to wait for data from an image URL.", 0.01, 600)
+    fetch_total_timeout: float = _setting(
+        "Seconds one image URL may take in all, redirects included.",
+        0.01, 3600)
     fetch_max_redirects: int = _setting(
         "Redirects followed for an image URL, each re-checked.", 0, 20)
 

@@ -1,5 +1,6 @@
 """Fixtures that build on each other: settings, then service, then server."""
 
+import functools
 import os
 import re
 import signal
@@ -7,15 +8,20 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
 import pytest
 import requests
 
+from app.inference.registry import load_registry
 from app.server import make_server, server_url
 from app.settings import PROJECT_ROOT, load_settings
 from app.web.application import create_app
+from tests.redis_server import RedisServer
 
 TIMEOUT = 10
+MODEL_REPOSITORY = PROJECT_ROOT / "model"
+DATA = PROJECT_ROOT / "tests" / "data"
 STARTUP_TIMEOUT = 60
 
 
@@ -27,13 +33,24 @@ def make_settings(tmp_path, **overrides):
     return load_settings(environ={}, overrides=values)
 
 
+@functools.lru_cache(maxsize=None)
+def shared_registry():
+    """Return the shipped model, loaded once for every test server.
+
+    A registry is read-only once loaded and lends its interpreters to one
+    thread at a time, so servers of different tests may share it.
+    """
+    return load_registry(MODEL_REPOSITORY, pool_size=2)
+
+
 class RunningServer:
     """A real cheroot server on a free loopback port, in a thread."""
 
-    def __init__(self, settings, **create_args):
+    def __init__(self, settings, registry=None, **create_args):
         """Build the service and bind the server (not serving yet)."""
         self.settings = settings
-        self.service = create_app(settings, **create_args)
+        self.service = create_app(
+            settings, registry=registry or shared_registry(), **create_args)
         self.server = make_server(self.service.wsgi, settings)
         # cheroot notices a stop once per expiration interval (0.5 s by
         # default); a short one keeps hundreds of server starts quick.
@@ -66,6 +83,21 @@ class Client(requests.Session):
         """Send a request to base URL + path."""
         kwargs.setdefault("timeout", TIMEOUT)
         return super().request(method, self.base_url + path, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """Yield one redis-server for the whole run (tests use own prefixes)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+def redis_settings(tmp_path, redis_server, **overrides):
+    """Return settings for a Redis store with a prefix no other test uses."""
+    return make_settings(tmp_path, store="redis", redis_url=redis_server.url,
+                         redis_key_prefix=f"test-{uuid.uuid4().hex}:",
+                         **overrides)
 
 
 @pytest.fixture

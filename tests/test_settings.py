@@ -54,7 +54,7 @@ def test_config_file_layers_over_setup_cfg_with_relative_paths(tmp_path):
     ("APP_PORT", "http", "'port' must be an integer"),
     ("APP_PORT", "70000", "'port' must be between 0 and 65535"),
     ("APP_THREADS", "0", "'threads' must be between"),
-    ("APP_STORE", "mongo", "'store' must be one of sqlite"),
+    ("APP_STORE", "mongo", "'store' must be one of sqlite, redis"),
     ("APP_FETCH_ALLOW_PRIVATE", "maybe", "'fetch_allow_private'"),
     ("APP_DEFAULT_COUNT", "-1", "'default_count'"),
     ("APP_REQUEST_TIMEOUT", "soon", "'request_timeout' must be a number"),

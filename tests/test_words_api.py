@@ -1,10 +1,26 @@
-"""The word-count HTTP contract, route by route, over a real server."""
+"""The word-count HTTP contract, route by route, over a real server.
+
+Every test that uses the ``client`` fixture runs once with the SQLite store
+and once with the Redis store: the routes must not notice the difference.
+"""
 
 import socket
 
 import pytest
 
+from tests.conftest import (
+    Client, RunningServer, make_settings, redis_settings)
+from tests.redis_server import free_port
+
 MAX_COUNT = 2 ** 63 - 1
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def settings(request, tmp_path):
+    """Return settings for one test, with each store backend in turn."""
+    if request.param == "sqlite":
+        return make_settings(tmp_path)
+    return redis_settings(tmp_path, request.getfixturevalue("redis_server"))
 
 
 def post_word(client, word, count=None):
@@ -38,7 +54,6 @@ def test_create_without_count_uses_default(client):
 
 def test_default_count_comes_from_settings(tmp_path):
     """The default count is the configured one."""
-    from tests.conftest import Client, RunningServer, make_settings
     settings = make_settings(tmp_path, default_count=7)
     with RunningServer(settings) as running, Client(running.url) as client:
         assert post_word(client, "seven").json()["count"] == 7
@@ -313,7 +328,6 @@ def test_json_suffix_types_are_json(client):
 
 def test_body_over_limit_is_413(tmp_path):
     """Bodies over the limit are refused, sized or chunked."""
-    from tests.conftest import Client, RunningServer, make_settings
     settings = make_settings(tmp_path, max_body_bytes=1024)
     text = "word " * 300
     with RunningServer(settings) as running, Client(running.url) as client:
@@ -363,20 +377,32 @@ def test_health_routes(client):
     assert client.get("/health/live").json() == {"status": "live"}
     ready = client.get("/health/ready")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "checks": {"store": "ok"}}
+    assert ready.json() == {"status": "ready",
+                            "checks": {"store": "ok", "model": "ok"}}
 
 
-def test_ready_is_503_when_store_is_gone(client, server):
+def test_ready_is_503_when_store_is_gone(tmp_path):
     """Readiness fails with 503 when the store cannot answer."""
-    server.service.store.close()
-    response = client.get("/health/ready")
-    assert response.status_code == 503
-    assert response.json()["status"] == "unavailable"
-    assert response.json()["checks"]["store"].startswith("failed")
-    assert client.get("/health/live").status_code == 200
+    with RunningServer(make_settings(tmp_path)) as running:
+        running.service.store.close()
+        with Client(running.url) as client:
+            response = client.get("/health/ready")
+            assert response.status_code == 503
+            assert response.json()["status"] == "unavailable"
+            assert response.json()["checks"]["store"].startswith("failed")
+            assert client.get("/health/live").status_code == 200
+            # A closed store is a bug, not an outage: a JSON 500.
+            assert_error(client.get("/words/anything"), 500,
+                         "internal_error")
 
 
-def test_unexpected_failure_is_json_500(client, server):
-    """An unexpected failure is a JSON 500 without internals."""
-    server.service.store.close()
-    assert_error(client.get("/words/anything"), 500, "internal_error")
+def test_redis_outage_is_503(tmp_path):
+    """With Redis unreachable, readiness and word routes answer 503."""
+    settings = make_settings(
+        tmp_path, store="redis", redis_timeout=1,
+        redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    with RunningServer(settings) as running, Client(running.url) as client:
+        assert client.get("/health/ready").status_code == 503
+        assert_error(client.get("/words/anything"), 503, "store_unavailable")
+        assert_error(client.post("/words", json={"word": "a"}), 503,
+                     "store_unavailable")

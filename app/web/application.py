@@ -4,10 +4,13 @@ import dataclasses
 
 import bottle
 
+from app.inference.decoding import configure_pillow
+from app.inference.registry import ModelRegistry, load_registry
 from app.web.health import HealthRoutes
 from app.web.plugins import ServiceErrorPlugin, install_error_pages
+from app.web.predict import PredictRoutes
 from app.web.words import WordRoutes
-from app.words.store import make_store
+from app.words.store import WordStore, make_store
 
 
 @dataclasses.dataclass
@@ -15,19 +18,33 @@ class Service:
     """The WSGI app together with the resources it owns."""
 
     wsgi: bottle.Bottle
-    store: object
+    store: WordStore
+    registry: ModelRegistry
 
     def close(self):
         """Release the resources once the server has stopped."""
         self.store.close()
 
 
-def create_app(settings, store=None):
-    """Build the service from settings; a given store is used as is."""
+def create_app(settings, store=None, registry=None):
+    """Build the service from settings; given resources are used as is.
+
+    The model versions are loaded and warmed up here, before the server
+    accepts a connection, so /health/ready is true from the first request.
+    """
+    configure_pillow(settings.max_image_pixels)
+    if registry is None:
+        registry = load_registry(
+            settings.model_repository, settings.default_model_version,
+            pool_size=settings.interpreters or None,
+            num_threads=settings.interpreter_threads,
+            wait_timeout=settings.inference_wait_timeout)
     store = store if store is not None else make_store(settings)
     app = bottle.Bottle(catchall=True, autojson=True)
     app.install(ServiceErrorPlugin(settings.max_body_bytes))
     install_error_pages(app)
     WordRoutes(store, settings).install(app)
-    HealthRoutes({"store": store.ping}).install(app)
-    return Service(wsgi=app, store=store)
+    PredictRoutes(registry, settings).install(app)
+    HealthRoutes({"store": store.ping,
+                  "model": registry.check_ready}).install(app)
+    return Service(wsgi=app, store=store, registry=registry)

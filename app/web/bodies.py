@@ -9,7 +9,12 @@ bytes whether it comes with a Content-Length or chunked.
 import io
 import json
 
+import multipart
+
 from app.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+
+# Room for a few form fields besides the files a route reads.
+_EXTRA_PARTS = 8
 
 
 def read_bounded_body(environ, limit):
@@ -88,6 +93,33 @@ def parse_text(content_type, data):
     except (LookupError, UnicodeDecodeError) as error:
         raise InvalidInput(f"body is not valid {charset} text: {error}",
                            code="invalid_text") from None
+
+
+def read_multipart_files(content_type, data, field, max_files):
+    """Return the contents of every part named ``field``, in order.
+
+    The body is already in memory and bounded, so parts are kept in memory
+    too; the part count is bounded so that a flood of tiny parts is a 413
+    rather than work.
+    """
+    boundary = multipart.parse_options_header(content_type)[1].get(
+        "boundary")
+    if not boundary:
+        raise InvalidInput("multipart body without a boundary",
+                           code="malformed_multipart")
+    parser = multipart.MultipartParser(
+        io.BytesIO(data), boundary, len(data),
+        part_limit=max_files + _EXTRA_PARTS, memory_limit=len(data) + 1,
+        spool_limit=len(data) + 1)
+    try:
+        return [part.raw for part in parser if part.name == field]
+    except multipart.ParserLimitReached:
+        raise PayloadTooLarge(
+            f"more than {max_files} files in one request",
+            code="batch_too_large") from None
+    except multipart.MultipartError as error:
+        raise InvalidInput(f"malformed multipart body: {error}",
+                           code="malformed_multipart") from None
 
 
 def _refuse_constant(name):

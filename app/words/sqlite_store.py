@@ -7,7 +7,7 @@ from pathlib import Path
 
 from app.settings import MAX_COUNT
 from app.words.store import (
-    CountOutOfRange, WordExists, WordNotFound, WordStore)
+    CountOutOfRange, WordExists, WordNotFound, WordStore, translate_errors)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS words (
@@ -31,6 +31,7 @@ ON CONFLICT (word) DO UPDATE SET count = count + excluded.count
 _MATCH = "word GLOB :pattern"
 
 
+@translate_errors(sqlite3.OperationalError)
 class SqliteWordStore(WordStore):
     """Word counts in one SQLite file, shared safely by worker threads."""
 

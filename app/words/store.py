@@ -1,8 +1,9 @@
 """The word store interface, its errors, and the factory that picks one."""
 
 import abc
+import functools
 
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, NotFound, Unavailable
 
 
 class WordExists(Conflict):
@@ -71,8 +72,36 @@ class WordStore(abc.ABC):
         """Release every connection; the store is unusable afterwards."""
 
 
+def translate_errors(*backend_errors):
+    """Make a store class report its backend's outages as a 503.
+
+    Applied to a WordStore subclass, every public method re-raises the
+    given backend exceptions (a lock timeout, a lost connection) as
+    Unavailable, which clients may retry, instead of an internal error.
+    """
+    def wrap(method):
+        @functools.wraps(method)
+        def wrapper(*args, **kwargs):
+            try:
+                return method(*args, **kwargs)
+            except backend_errors as error:
+                raise Unavailable(f"the word store is unavailable: {error}",
+                                  code="store_unavailable") from error
+        return wrapper
+
+    def decorate(cls):
+        for name in WordStore.__abstractmethods__ - {"close"}:
+            setattr(cls, name, wrap(getattr(cls, name)))
+        return cls
+    return decorate
+
+
 def make_store(settings):
     """Build the store that ``settings.store`` names."""
+    if settings.store == "redis":
+        from app.words.redis_store import RedisWordStore
+        return RedisWordStore(settings.redis_url, settings.redis_key_prefix,
+                              settings.redis_timeout)
     from app.words.sqlite_store import SqliteWordStore
     return SqliteWordStore(settings.sqlite_path,
                            busy_timeout_ms=settings.sqlite_busy_timeout_ms)

@@ -1,25 +1,38 @@
-"""The SQLite word store used directly, without HTTP."""
+"""The word stores used directly, without HTTP: one contract, two backends.
+
+Every contract test runs against SQLite and against a real redis-server.
+"""
 
 import sqlite3
 import threading
+import uuid
 
 import pytest
 
+from app.errors import Unavailable
 from app.settings import MAX_COUNT
+from app.words.redis_store import RedisWordStore
 from app.words.sqlite_store import SqliteWordStore
 from app.words.store import CountOutOfRange, WordExists, WordNotFound
+from tests.redis_server import free_port
 
 
-@pytest.fixture
-def store(tmp_path):
-    """Yield a store on a fresh file in a folder that does not exist yet."""
-    opened = SqliteWordStore(tmp_path / "nested" / "words.sqlite3")
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request, tmp_path):
+    """Yield an empty store of each backend."""
+    if request.param == "sqlite":
+        opened = SqliteWordStore(tmp_path / "words.sqlite3")
+    else:
+        server = request.getfixturevalue("redis_server")
+        opened = RedisWordStore(server.url, f"test-{uuid.uuid4().hex}:")
     yield opened
     opened.close()
 
 
-def test_creates_parent_folder_and_uses_wal(store):
-    """The store makes its folder and runs in WAL mode."""
+def test_sqlite_creates_parent_folder_and_uses_wal(tmp_path):
+    """The SQLite store makes its folder and runs in WAL mode."""
+    store = SqliteWordStore(tmp_path / "nested" / "words.sqlite3")
+    store.close()
     assert store.path.parent.is_dir()
     with sqlite3.connect(store.path) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -101,9 +114,28 @@ def test_concurrent_increments_lose_nothing(store):
     assert store.get("hits") == 1600
 
 
-def test_ping_fails_after_close(store):
-    """A closed store is reported as not answering."""
+def test_ping_fails_after_close(tmp_path):
+    """A closed SQLite store is reported as not answering."""
+    store = SqliteWordStore(tmp_path / "words.sqlite3")
     store.ping()
     store.close()
     with pytest.raises(sqlite3.ProgrammingError):
         store.ping()
+
+
+def test_unreachable_redis_is_unavailable():
+    """A Redis outage is a 503-class error, not an internal one."""
+    store = RedisWordStore(f"redis://127.0.0.1:{free_port()}/0",
+                           socket_timeout=1)
+    with pytest.raises(Unavailable) as caught:
+        store.get("word")
+    assert caught.value.code == "store_unavailable"
+
+
+def test_redis_counts_above_2_to_the_53_stay_exact(store):
+    """Counts near 2**63 survive increments without float rounding."""
+    store.create("huge", MAX_COUNT - 10)
+    assert store.increment("huge", 3) == MAX_COUNT - 7
+    assert store.get("huge") == MAX_COUNT - 7
+    store.add_counts({"huge": 7})
+    assert store.get("huge") == MAX_COUNT

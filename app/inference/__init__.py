@@ -1,0 +1,1 @@
+"""Image classification: decoding, pre-processing and models, no Bottle."""

@@ -1,0 +1,193 @@
+"""Find, check, load and warm up the versions of the served model.
+
+The repository has TF Serving's layout: one folder per integer version,
+each holding ``model.json`` (the contract of the version), the model file
+and its labels::
+
+    model/1/model.json  model/1/model.tflite  model/1/labels.txt
+    model/2/...
+"""
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+
+import numpy as np
+
+from app.errors import NotFound, Unavailable
+from app.inference.runtime import InterpreterPool
+
+log = logging.getLogger(__name__)
+
+AVAILABLE = "AVAILABLE"
+FAILED = "FAILED"
+_REQUIRED_KEYS = ("name", "version", "file", "sha256", "labels", "input",
+                  "output")
+
+
+class ModelRepositoryError(Exception):
+    """The repository cannot serve: nothing loads, or the default is bad."""
+
+
+class ModelVersionNotFound(NotFound):
+    """No version with that number exists."""
+
+    code = "model_version_not_found"
+
+
+@dataclasses.dataclass
+class ModelVersion:
+    """One version: its metadata, labels, state and interpreters."""
+
+    version: int
+    metadata: dict
+    state: str
+    labels: list = dataclasses.field(default_factory=list)
+    pool: InterpreterPool = None
+    error: str = ""
+
+    @property
+    def name(self):
+        """Return the model's name as model.json gives it."""
+        return self.metadata.get("name", "")
+
+    def describe(self):
+        """Return the version's state and metadata as JSON-ready data."""
+        described = {"version": self.version, "state": self.state,
+                     "metadata": self.metadata}
+        if self.error:
+            described["error"] = self.error
+        return described
+
+
+class ModelRegistry:
+    """All versions of the model, and which one is served by default."""
+
+    def __init__(self, versions, default_version):
+        """Take loaded versions ``{number: ModelVersion}``."""
+        self.versions = versions
+        self.default_version = default_version
+
+    @property
+    def name(self):
+        """Return the name of the default version's model."""
+        return self.versions[self.default_version].name
+
+    def find(self, version=None):
+        """Return a version whatever its state (the default one for None)."""
+        number = self.default_version if version is None else version
+        found = self.versions.get(number)
+        if found is None:
+            raise ModelVersionNotFound(
+                f"model version {number} does not exist; versions: "
+                f"{', '.join(map(str, sorted(self.versions)))}")
+        return found
+
+    def get(self, version=None):
+        """Return an available version (the default one for None)."""
+        found = self.find(version)
+        if found.state != AVAILABLE:
+            raise Unavailable(
+                f"model version {found.version} failed to load",
+                code="model_unavailable")
+        return found
+
+    def check_ready(self):
+        """Raise unless the default version is available."""
+        self.get()
+
+    def describe(self):
+        """Return the model's name, default version and every version."""
+        return {"name": self.name, "default_version": self.default_version,
+                "versions": [self.versions[number].describe()
+                             for number in sorted(self.versions)]}
+
+
+def load_registry(repository, default_version=0, pool_size=None,
+                  num_threads=1, wait_timeout=30.0):
+    """Load every version under repository; raise if the default can't serve.
+
+    ``default_version`` 0 means the highest available version;
+    ``pool_size`` None means one interpreter per CPU.
+    """
+    pool_size = pool_size or os.cpu_count() or 1
+    versions = {}
+    for folder in sorted(repository.iterdir()) if repository.is_dir() else ():
+        if folder.is_dir() and folder.name.isdigit():
+            number = int(folder.name)
+            versions[number] = load_version(
+                folder, number, pool_size, num_threads, wait_timeout)
+    available = [number for number, found in versions.items()
+                 if found.state == AVAILABLE]
+    if not available:
+        raise ModelRepositoryError(
+            f"no loadable model version in {repository}")
+    if default_version == 0:
+        default_version = max(available)
+    elif default_version not in available:
+        raise ModelRepositoryError(
+            f"default model version {default_version} is not available in "
+            f"{repository}; available: {sorted(available)}")
+    return ModelRegistry(versions, default_version)
+
+
+def load_version(folder, number, pool_size, num_threads, wait_timeout):
+    """Load and warm up one version; a failure gives a FAILED version."""
+    metadata = {}
+    try:
+        metadata = read_metadata(folder, number)
+        labels = read_labels(folder / metadata["labels"])
+        verify_sha256(folder / metadata["file"], metadata["sha256"])
+        pool = InterpreterPool(folder / metadata["file"], pool_size,
+                               num_threads, wait_timeout)
+        warm_up(pool)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
+        log.error("model version %s in %s failed to load: %s", number,
+                  folder, error)
+        return ModelVersion(number, metadata, FAILED, error=str(error))
+    log.info("loaded model %s version %s (%d interpreters)",
+             metadata["name"], number, pool.size)
+    return ModelVersion(number, metadata, AVAILABLE, labels, pool)
+
+
+def read_metadata(folder, number):
+    """Read and check a version's model.json."""
+    with open(folder / "model.json", encoding="utf-8") as handle:
+        metadata = json.load(handle)
+    missing = [key for key in _REQUIRED_KEYS if key not in metadata]
+    if missing:
+        raise ValueError(f"model.json lacks {', '.join(missing)}")
+    if metadata["version"] != number:
+        raise ValueError(f"model.json says version {metadata['version']} "
+                         f"but its folder is {number}")
+    return metadata
+
+
+def read_labels(path):
+    """Return the class labels, one per line, line i naming class i."""
+    with open(path, encoding="utf-8") as handle:
+        labels = [line.rstrip("\n") for line in handle]
+    if not labels or not all(labels):
+        raise ValueError(f"{path} must hold one non-empty label per line")
+    return labels
+
+
+def verify_sha256(path, expected):
+    """Raise unless the file's SHA-256 is the one model.json records."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != expected:
+        raise ValueError(f"{path.name} has SHA-256 {digest.hexdigest()}, "
+                         f"model.json expects {expected}")
+
+
+def warm_up(pool):
+    """Run one inference on every interpreter so the first request is fast."""
+    batch = np.zeros(pool.input_shape, dtype=pool.input_dtype)
+    for _ in range(pool.size):
+        with pool.borrow() as runner:
+            runner.run(batch)

@@ -1,0 +1,124 @@
+"""Own TFLite interpreters and lend each to one thread at a time.
+
+An interpreter keeps its tensors between ``set_tensor``, ``invoke`` and
+``get_tensor``, so two threads must never use one at once. A pool holds a
+fixed number of them (about one per core: ``invoke`` releases the GIL, so
+two interpreters on two threads really run in parallel) and lends them out;
+request threads decode and pre-process in parallel and queue only for the
+model itself.
+"""
+
+import contextlib
+import queue
+
+import numpy as np
+
+from app.errors import Unavailable
+
+try:
+    # LiteRT is the maintained successor of tflite-runtime and works with
+    # NumPy 2; tflite-runtime 2.14 still works with NumPy < 2.
+    from ai_edge_litert.interpreter import Interpreter
+    RUNTIME = "ai-edge-litert"
+except ImportError:  # pragma: no cover - exercised by a separate CI venv
+    from tflite_runtime.interpreter import Interpreter
+    RUNTIME = "tflite-runtime"
+
+
+class ModelRunner:
+    """One interpreter of a model file, resized on demand to a batch size."""
+
+    def __init__(self, model_path, num_threads):
+        """Load the model file and allocate its tensors for a batch of one."""
+        self._interpreter = Interpreter(
+            model_path=str(model_path), num_threads=num_threads)
+        self._interpreter.allocate_tensors()
+        self._input = self._interpreter.get_input_details()[0]
+        self._output = self._interpreter.get_output_details()[0]
+        self._batch_size = int(self._input["shape"][0])
+
+    @property
+    def input_shape(self):
+        """Return the model's input shape for one image, batch axis first."""
+        return (1, *(int(size) for size in self._input["shape"][1:]))
+
+    @property
+    def input_dtype(self):
+        """Return the NumPy dtype the model's input tensor takes."""
+        return self._input["dtype"]
+
+    def run(self, batch):
+        """Return the model's float output for an (N, ...) input batch."""
+        if batch.shape[0] != self._batch_size:
+            self._resize(batch.shape[0])
+        self._interpreter.set_tensor(self._input["index"], batch)
+        self._interpreter.invoke()
+        return dequantize(self._interpreter.get_tensor(self._output["index"]),
+                          self._output)
+
+    def _resize(self, batch_size):
+        """Reallocate the tensors for another batch size."""
+        shape = [batch_size, *self._input["shape"][1:]]
+        self._interpreter.resize_tensor_input(self._input["index"], shape)
+        self._interpreter.allocate_tensors()
+        self._input = self._interpreter.get_input_details()[0]
+        self._output = self._interpreter.get_output_details()[0]
+        self._batch_size = batch_size
+
+
+def dequantize(tensor, details):
+    """Return a quantized output tensor as float32 (as pycoral does)."""
+    if tensor.dtype == np.float32:
+        return tensor
+    scale, zero_point = details["quantization"]
+    if not scale:
+        return tensor.astype(np.float32)
+    return (scale * (tensor.astype(np.int64) - zero_point)).astype(
+        np.float32)
+
+
+class InterpreterPool:
+    """A fixed set of runners of one model file, lent one at a time."""
+
+    def __init__(self, model_path, size, num_threads, wait_timeout):
+        """Create ``size`` runners; ``wait_timeout`` bounds a borrower."""
+        self._runners = [ModelRunner(model_path, num_threads)
+                         for _ in range(size)]
+        self._idle = queue.SimpleQueue()
+        for runner in self._runners:
+            self._idle.put(runner)
+        self._wait_timeout = wait_timeout
+
+    @property
+    def size(self):
+        """Return how many runners the pool holds."""
+        return len(self._runners)
+
+    @property
+    def input_shape(self):
+        """Return the model's input shape for one image."""
+        return self._runners[0].input_shape
+
+    @property
+    def input_dtype(self):
+        """Return the NumPy dtype the model's input takes."""
+        return self._runners[0].input_dtype
+
+    @contextlib.contextmanager
+    def borrow(self):
+        """Lend one runner to the calling thread for a with-block."""
+        try:
+            runner = self._idle.get(timeout=self._wait_timeout)
+        except queue.Empty:
+            raise Unavailable(
+                f"no interpreter was free within {self._wait_timeout} s",
+                code="model_busy") from None
+        try:
+            yield runner
+        finally:
+            self._idle.put(runner)
+
+    def run(self, batch):
+        """Run one batch on whichever runner is free first."""
+        with self.borrow() as runner:
+            return runner.run(batch)

