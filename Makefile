@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TFLITE_VENV ?= .venv-tflite
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: run test test-tflite lint redis-server clean
+.PHONY: run test test-tflite postman lint redis-server clean
 
 # Each stamp records that its requirements file is installed in the venv.
 $(VENV)/.runtime: requirements.txt
@@ -47,8 +47,12 @@ test-tflite: $(TFLITE_VENV)/.installed
 	$(TFLITE_VENV)/bin/python -m pytest -p no:cacheprovider \
 		tests/test_predict_api.py tests/test_model_repository.py
 
+# The Postman collection, run by newman against a live server of its own.
+postman: $(VENV)/.runtime  ## Postman collection via newman (Node.js 16+).
+	PYTHON=$(BIN)/python postman/run-newman.sh
+
 lint: $(VENV)/.dev  ## Only the PEP 8 / PEP 257 checks.
 	$(BIN)/python -m pytest tests/test_lint.py
 
 clean:
-	rm -rf $(VENV) $(TFLITE_VENV) .pytest_cache data
+	rm -rf $(VENV) $(TFLITE_VENV) .pytest_cache data postman/node_modules

@@ -93,6 +93,8 @@ class Settings:
         "Most images in one prediction request.", 1, 1024)
     default_top_k: int = _setting(
         "Classes returned per image when top_k is not given.", 1, 100000)
+    fetch_enabled: bool = _setting(
+        "Accept {\"url\": ...} instances; false refuses every URL.")
     fetch_allow_private: bool = _setting(
         "Allow image URLs that resolve to non-public addresses.")
     fetch_connect_timeout: float = _setting(

@@ -145,7 +145,9 @@ class ServiceProcess:
             self.log.append(line)
             match = re.search(r"serving on (http://\S+)", line)
             if match:
-                threading.Thread(target=self._drain, daemon=True).start()
+                self._drainer = threading.Thread(target=self._drain,
+                                                 daemon=True)
+                self._drainer.start()
                 return match.group(1)
         self.process.kill()
         raise AssertionError("api.py did not start:\n" + "".join(self.log))
@@ -156,9 +158,11 @@ class ServiceProcess:
             self.log.append(line)
 
     def stop(self, sig=signal.SIGTERM):
-        """Send a signal and return the exit code."""
+        """Send a signal and return the exit code, once the log is read."""
         self.process.send_signal(sig)
-        return self.process.wait(TIMEOUT)
+        code = self.process.wait(TIMEOUT)
+        self._drainer.join(TIMEOUT)
+        return code
 
     def __enter__(self):
         """Use as a context manager that always ends the child."""

@@ -1,11 +1,19 @@
 """The service as a user runs it: ``python api.py`` in its own process."""
 
+import concurrent.futures
 import signal
 import subprocess
 import sys
+import time
+
+import pytest
+import requests
 
 from app.settings import PROJECT_ROOT
-from tests.conftest import Client, ServiceProcess
+from tests.conftest import DATA, TIMEOUT, Client, ServiceProcess
+
+IN_FLIGHT = 6
+BATCH = 16
 
 
 def sqlite_env(tmp_path):
@@ -47,6 +55,38 @@ def test_sigterm_exits_zero_and_logs_stop(tmp_path):
     with ServiceProcess(sqlite_env(tmp_path)) as service:
         assert service.stop(signal.SIGTERM) == 0
     assert any("stopped" in line for line in service.log)
+
+
+def test_sigterm_lets_in_flight_requests_finish(tmp_path):
+    """Requests being served when SIGTERM arrives all complete, then exit 0.
+
+    Each request classifies a batch of 16 photos, so all six are still
+    being served when the signal arrives a moment after they were sent.
+    """
+    photo = (DATA / "chelsea.jpg").read_bytes()
+    files = [("image", (f"{number}.jpg", photo)) for number in range(BATCH)]
+
+    def predict(url):
+        return requests.post(url + "/predict/model/v1", files=files,
+                             timeout=TIMEOUT)
+
+    with ServiceProcess(sqlite_env(tmp_path)) as service:
+        with concurrent.futures.ThreadPoolExecutor(IN_FLIGHT) as pool:
+            futures = [pool.submit(predict, service.url)
+                       for _ in range(IN_FLIGHT)]
+            time.sleep(0.3)
+            started = time.monotonic()
+            service.process.send_signal(signal.SIGTERM)
+            responses = [future.result() for future in futures]
+            assert service.process.wait(TIMEOUT) == 0
+            stop_seconds = time.monotonic() - started
+        assert [response.status_code for response in responses] == [
+            200] * IN_FLIGHT
+        assert all(len(response.json()["predictions"]) == BATCH
+                   for response in responses)
+        with pytest.raises(requests.ConnectionError):
+            requests.get(service.url + "/health/live", timeout=TIMEOUT)
+    assert stop_seconds < TIMEOUT
 
 
 def test_command_line_options_override_settings(tmp_path):

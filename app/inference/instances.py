@@ -26,7 +26,10 @@ def check_batch_size(count, max_batch_size):
 
 def read_instances(body, max_batch_size, max_image_bytes, fetch_policy,
                    fetcher=fetch):
-    """Return the encoded image bytes of every instance, in order."""
+    """Return the encoded image bytes of every instance, in order.
+
+    ``fetch_policy`` None means URL instances are turned off.
+    """
     unknown = sorted(set(body) - _BODY_KEYS)
     if unknown:
         raise InvalidInput(f"unknown field(s): {', '.join(unknown)}",
@@ -38,6 +41,9 @@ def read_instances(body, max_batch_size, max_image_bytes, fetch_policy,
     check_batch_size(len(instances), max_batch_size)
     sources = [_source_of(number, instance)
                for number, instance in enumerate(instances)]
+    if fetch_policy is None and any(kind == "url" for kind, _ in sources):
+        raise InvalidInput("URL instances are turned off on this server",
+                           code="url_not_allowed")
     return [decode_base64(value, max_image_bytes) if kind == "b64"
             else fetcher(value, fetch_policy)
             for kind, value in sources]

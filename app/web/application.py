@@ -6,7 +6,9 @@ import bottle
 
 from app.inference.decoding import configure_pillow
 from app.inference.registry import ModelRegistry, load_registry
+from app.web.docs import DocsRoutes, load_spec
 from app.web.health import HealthRoutes
+from app.web.kserve import KServeRoutes
 from app.web.plugins import ServiceErrorPlugin, install_error_pages
 from app.web.predict import PredictRoutes
 from app.web.words import WordRoutes
@@ -45,6 +47,8 @@ def create_app(settings, store=None, registry=None):
     install_error_pages(app)
     WordRoutes(store, settings).install(app)
     PredictRoutes(registry, settings).install(app)
+    KServeRoutes(registry, settings).install(app)
     HealthRoutes({"store": store.ping,
                   "model": registry.check_ready}).install(app)
+    DocsRoutes(load_spec()).install(app)
     return Service(wsgi=app, store=store, registry=registry)

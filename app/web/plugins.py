@@ -21,6 +21,19 @@ _MESSAGES = {
 }
 
 
+def error_body(code, message):
+    """Return the JSON error body in the shape the request's path calls for.
+
+    The Open Inference Protocol (KServe V2) routes under /v2 answer
+    ``{"error": message}``, which its clients parse; all others answer
+    ``{"error": {"code": ..., "message": ...}}``.
+    """
+    path = bottle.request.path
+    if path == "/v2" or path.startswith("/v2/"):
+        return {"error": message}
+    return {"error": {"code": code, "message": message}}
+
+
 def json_response(status, body, headers=None):
     """Return an HTTPResponse carrying body as JSON."""
     response = bottle.HTTPResponse(
@@ -48,7 +61,8 @@ class ServiceErrorPlugin:
                 read_bounded_body(bottle.request.environ, limit)
                 return callback(*args, **kwargs)
             except ServiceError as error:
-                return json_response(error.status, error.to_dict())
+                return json_response(error.status,
+                                     error_body(error.code, error.message))
         return wrapper
 
 
@@ -64,8 +78,8 @@ def render_http_error(error):
         error.body if isinstance(error.body, str) and error.body
         else error.status_line)
     bottle.response.content_type = "application/json"
-    return json.dumps({"error": {
-        "code": _CODES.get(status, f"http_{status}"), "message": message}})
+    return json.dumps(error_body(_CODES.get(status, f"http_{status}"),
+                                 message))
 
 
 def install_error_pages(app):

@@ -28,7 +28,8 @@ class PredictRoutes:
             read_timeout=settings.fetch_read_timeout,
             total_timeout=settings.fetch_total_timeout,
             max_redirects=settings.fetch_max_redirects,
-            max_bytes=settings.max_image_bytes)
+            max_bytes=settings.max_image_bytes,
+        ) if settings.fetch_enabled else None
 
     def install(self, app):
         """Add the prediction and model routes to a Bottle app."""

@@ -1,0 +1,109 @@
+"""Open Inference Protocol (KServe V2) REST routes: parse, run, render.
+
+Errors on these routes are ``{"error": "<message>"}``, as the protocol
+asks; :mod:`app.web.plugins` picks that shape for every path under /v2.
+"""
+
+import bottle
+
+from app.errors import InvalidInput, NotFound
+from app.inference.pipeline import ImageLimits
+from app.inference.postprocessing import to_probabilities
+from app.inference.registry import AVAILABLE
+from app.inference.tensors import (
+    inference_response, model_metadata, read_inference_request)
+from app.web.bodies import parse_json_object
+from app.web.plugins import json_response
+
+SERVER_NAME = "word-count-and-image-classification"
+SERVER_VERSION = "1.0.0"
+# Sent by Triton's client when tensors travel as binary after the JSON.
+_BINARY_HEADER = "Inference-Header-Content-Length"
+_MODEL = "/v2/models/<name>"
+_VERSION = "/v2/models/<name>/versions/<version>"
+
+
+class KServeRoutes:
+    """Handlers of /v2: health, server and model metadata, inference."""
+
+    def __init__(self, registry, settings):
+        """Keep the registry and derive the per-request limits once."""
+        self.registry = registry
+        self.settings = settings
+        self.limits = ImageLimits(settings.max_image_bytes,
+                                  settings.max_image_pixels)
+
+    def install(self, app):
+        """Add the /v2 routes to a Bottle app."""
+        app.route("/v2/health/live", "GET", self.live)
+        app.route("/v2/health/ready", "GET", self.ready)
+        app.route("/v2", "GET", self.server_metadata)
+        limit = self.settings.max_upload_bytes
+        for path in (_MODEL, _VERSION):
+            app.route(path, "GET", self.metadata)
+            app.route(path + "/ready", "GET", self.model_ready)
+            app.route(path + "/infer", "POST", self.infer, body_limit=limit)
+
+    def live(self):
+        """Answer as long as the process can handle a request."""
+        return {"live": True}
+
+    def ready(self):
+        """Tell whether every model version is ready; 400 means no."""
+        ready = all(model.state == AVAILABLE
+                    for model in self.registry.versions.values())
+        return json_response(200 if ready else 400, {"ready": ready})
+
+    def server_metadata(self):
+        """Describe the server."""
+        return {"name": SERVER_NAME, "version": SERVER_VERSION,
+                "extensions": []}
+
+    def metadata(self, name, version=None):
+        """Describe one model version's inputs and outputs."""
+        return model_metadata(self._get(name, version),
+                              sorted(self.registry.versions))
+
+    def model_ready(self, name, version=None):
+        """Tell whether one model version is ready; 400 means no."""
+        ready = self._find(name, version).state == AVAILABLE
+        return json_response(200 if ready else 400,
+                             {"name": name, "ready": ready})
+
+    def infer(self, name, version=None):
+        """Run one V2 inference request on a model version."""
+        model = self._get(name, version)
+        if bottle.request.get_header(_BINARY_HEADER) is not None:
+            raise InvalidInput(
+                "the binary tensor data extension is not supported; send "
+                "every tensor as JSON (binary_data=False)")
+        # Triton's HTTP client sends its JSON without a Content-Type.
+        content_type = bottle.request.content_type or "application/json"
+        request = read_inference_request(
+            parse_json_object(content_type, bottle.request.body.read()),
+            model, self.limits, self.settings.max_batch_size)
+        probabilities = to_probabilities(
+            model.pool.run(request.batch),
+            model.metadata["output"].get("activation", "softmax"))
+        return inference_response(
+            model, request.request_id, probabilities,
+            model.metadata["output"].get("name", "output"))
+
+    def _find(self, name, version):
+        """Return a model version by V2 name and version, whatever its state.
+
+        V2 versions are strings; this model's are the registry's integers.
+        """
+        if name != self.registry.name:
+            raise NotFound(f"unknown model {name!r}; this server serves "
+                           f"{self.registry.name!r}", code="model_not_found")
+        if version is None:
+            return self.registry.find()
+        if not (version.isascii() and version.isdigit()):
+            raise NotFound(f"unknown version {version!r} of model {name!r}",
+                           code="model_version_not_found")
+        return self.registry.find(int(version))
+
+    def _get(self, name, version):
+        """Return an available model version by V2 name and version."""
+        return self.registry.get(self._find(name, version).version)
