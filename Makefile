@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TFLITE_VENV ?= .venv-tflite
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: run test test-tflite postman lint redis-server clean
+.PHONY: run test test-tflite postman container-check lint redis-server clean
 
 # Each stamp records that its requirements file is installed in the venv.
 $(VENV)/.runtime: requirements.txt
@@ -50,6 +50,10 @@ test-tflite: $(TFLITE_VENV)/.installed
 # The Postman collection, run by newman against a live server of its own.
 postman: $(VENV)/.runtime  ## Postman collection via newman (Node.js 16+).
 	PYTHON=$(BIN)/python postman/run-newman.sh
+
+# The real Dockerfile built with podman and tested running (root, Debian 12).
+container-check:  ## Build the image and test it as it runs in production.
+	bash tests/container/check.sh
 
 lint: $(VENV)/.dev  ## Only the PEP 8 / PEP 257 checks.
 	$(BIN)/python -m pytest tests/test_lint.py
