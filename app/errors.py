@@ -19,10 +19,6 @@ class ServiceError(Exception):
         if code is not None:
             self.code = code
 
-    def to_dict(self):
-        """Return the JSON body sent to the client."""
-        return {"error": {"code": self.code, "message": self.message}}
-
 
 class InvalidInput(ServiceError):
     """The request is well-formed HTTP but its content is not valid."""

@@ -79,6 +79,14 @@ class Settings:
     inference_wait_timeout: float = _setting(
         "Seconds a request waits for a free interpreter before a 503.",
         0.01, 3600)
+    batching_max_size: int = _setting(
+        "Dynamic batching: most images stacked into one invoke; 1 is off.",
+        1, 1024)
+    batching_timeout_micros: int = _setting(
+        "Dynamic batching: microseconds a batch waits to fill up.",
+        0, 10 ** 7)
+    batching_threads: int = _setting(
+        "Dynamic batching: threads running batches.", 1, 64)
     interpreter_threads: int = _setting(
         "Threads each TFLite interpreter uses inside one invoke.", 1, 64)
     max_upload_bytes: int = _setting(

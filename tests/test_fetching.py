@@ -18,8 +18,8 @@ import pytest
 
 from app.errors import InvalidInput, PayloadTooLarge
 from app.inference import fetching
-from app.inference.fetching import (
-    FetchPolicy, check_url, fetch, is_public_address, parse_ip_literal)
+from app.inference.addresses import is_public_address, parse_ip_literal
+from app.inference.fetching import FetchPolicy, check_url, fetch
 from tests.canary import (
     BODY, Canary, drip_body, drip_headers, redirect, send_body)
 

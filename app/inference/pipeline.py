@@ -28,6 +28,6 @@ def predict(model, images, top_k, limits):
     spec = model.metadata["input"]
     batch = stack([prepare_image(data, spec, limits) for data in images])
     scores = to_probabilities(
-        model.pool.run(batch),
+        model.run(batch),
         model.metadata["output"].get("activation", "softmax"))
     return [get_classes(row, top_k, model.labels) for row in scores]

@@ -17,6 +17,7 @@ import os
 import numpy as np
 
 from app.errors import NotFound, Unavailable
+from app.inference.batching import DynamicBatcher
 from app.inference.runtime import InterpreterPool
 
 log = logging.getLogger(__name__)
@@ -46,12 +47,22 @@ class ModelVersion:
     state: str
     labels: list = dataclasses.field(default_factory=list)
     pool: InterpreterPool = None
+    batcher: DynamicBatcher = None
     error: str = ""
 
     @property
     def name(self):
         """Return the model's name as model.json gives it."""
         return self.metadata.get("name", "")
+
+    def run(self, batch):
+        """Return the model's output for a batch, batched with others if on."""
+        return (self.batcher or self.pool).run(batch)
+
+    def close(self):
+        """Stop the version's batch threads, if it has any."""
+        if self.batcher is not None:
+            self.batcher.close()
 
     def describe(self):
         """Return the version's state and metadata as JSON-ready data."""
@@ -98,6 +109,11 @@ class ModelRegistry:
         """Raise unless the default version is available."""
         self.get()
 
+    def close(self):
+        """Stop every version's batch threads."""
+        for version in self.versions.values():
+            version.close()
+
     def describe(self):
         """Return the model's name, default version and every version."""
         return {"name": self.name, "default_version": self.default_version,
@@ -105,8 +121,17 @@ class ModelRegistry:
                              for number in sorted(self.versions)]}
 
 
+@dataclasses.dataclass(frozen=True)
+class Batching:
+    """TF Serving's dynamic batching knobs; max_batch_size 1 turns it off."""
+
+    max_batch_size: int = 1
+    batch_timeout: float = 0.0
+    num_batch_threads: int = 1
+
+
 def load_registry(repository, default_version=0, pool_size=None,
-                  num_threads=1, wait_timeout=30.0):
+                  num_threads=1, wait_timeout=30.0, batching=Batching()):
     """Load every version under repository; raise if the default can't serve.
 
     ``default_version`` 0 means the highest available version;
@@ -118,7 +143,8 @@ def load_registry(repository, default_version=0, pool_size=None,
         if folder.is_dir() and folder.name.isdigit():
             number = int(folder.name)
             versions[number] = load_version(
-                folder, number, pool_size, num_threads, wait_timeout)
+                folder, number, pool_size, num_threads, wait_timeout,
+                batching)
     available = [number for number, found in versions.items()
                  if found.state == AVAILABLE]
     if not available:
@@ -133,7 +159,8 @@ def load_registry(repository, default_version=0, pool_size=None,
     return ModelRegistry(versions, default_version)
 
 
-def load_version(folder, number, pool_size, num_threads, wait_timeout):
+def load_version(folder, number, pool_size, num_threads, wait_timeout,
+                 batching=Batching()):
     """Load and warm up one version; a failure gives a FAILED version."""
     metadata = {}
     try:
@@ -147,9 +174,16 @@ def load_version(folder, number, pool_size, num_threads, wait_timeout):
         log.error("model version %s in %s failed to load: %s", number,
                   folder, error)
         return ModelVersion(number, metadata, FAILED, error=str(error))
-    log.info("loaded model %s version %s (%d interpreters)",
-             metadata["name"], number, pool.size)
-    return ModelVersion(number, metadata, AVAILABLE, labels, pool)
+    batcher = None
+    if batching.max_batch_size > 1:
+        batcher = DynamicBatcher(pool, batching.max_batch_size,
+                                 batching.batch_timeout,
+                                 batching.num_batch_threads, wait_timeout)
+    log.info("loaded model %s version %s (%d interpreters%s)",
+             metadata["name"], number, pool.size,
+             f", batches of up to {batching.max_batch_size}"
+             if batcher else "")
+    return ModelVersion(number, metadata, AVAILABLE, labels, pool, batcher)
 
 
 def read_metadata(folder, number):

@@ -5,7 +5,7 @@ import dataclasses
 import bottle
 
 from app.inference.decoding import configure_pillow
-from app.inference.registry import ModelRegistry, load_registry
+from app.inference.registry import Batching, ModelRegistry, load_registry
 from app.web.docs import DocsRoutes, load_spec
 from app.web.health import HealthRoutes
 from app.web.kserve import KServeRoutes
@@ -22,10 +22,16 @@ class Service:
     wsgi: bottle.Bottle
     store: WordStore
     registry: ModelRegistry
+    owns_registry: bool = True
 
     def close(self):
-        """Release the resources once the server has stopped."""
+        """Release the resources once the server has stopped.
+
+        A registry that was handed in is shared, so its owner closes it.
+        """
         self.store.close()
+        if self.owns_registry:
+            self.registry.close()
 
 
 def create_app(settings, store=None, registry=None):
@@ -35,12 +41,16 @@ def create_app(settings, store=None, registry=None):
     accepts a connection, so /health/ready is true from the first request.
     """
     configure_pillow(settings.max_image_pixels)
-    if registry is None:
+    owns_registry = registry is None
+    if owns_registry:
         registry = load_registry(
             settings.model_repository, settings.default_model_version,
             pool_size=settings.interpreters or None,
             num_threads=settings.interpreter_threads,
-            wait_timeout=settings.inference_wait_timeout)
+            wait_timeout=settings.inference_wait_timeout,
+            batching=Batching(settings.batching_max_size,
+                              settings.batching_timeout_micros / 1e6,
+                              settings.batching_threads))
     store = store if store is not None else make_store(settings)
     app = bottle.Bottle(catchall=True, autojson=True)
     app.install(ServiceErrorPlugin(settings.max_body_bytes))
@@ -51,4 +61,4 @@ def create_app(settings, store=None, registry=None):
     HealthRoutes({"store": store.ping,
                   "model": registry.check_ready}).install(app)
     DocsRoutes(load_spec()).install(app)
-    return Service(wsgi=app, store=store, registry=registry)
+    return Service(app, store, registry, owns_registry)

@@ -83,7 +83,7 @@ class KServeRoutes:
             parse_json_object(content_type, bottle.request.body.read()),
             model, self.limits, self.settings.max_batch_size)
         probabilities = to_probabilities(
-            model.pool.run(request.batch),
+            model.run(request.batch),
             model.metadata["output"].get("activation", "softmax"))
         return inference_response(
             model, request.request_id, probabilities,
