@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TFLITE_VENV ?= .venv-tflite
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: run test test-tflite postman container-check lint redis-server clean
+.PHONY: run test test-tflite postman container-check bench lint redis-server clean
 
 # Each stamp records that its requirements file is installed in the venv.
 $(VENV)/.runtime: requirements.txt
@@ -54,6 +54,11 @@ postman: $(VENV)/.runtime  ## Postman collection via newman (Node.js 16+).
 # The real Dockerfile built with podman and tested running (root, Debian 12).
 container-check:  ## Build the image and test it as it runs in production.
 	bash tests/container/check.sh
+
+# Throughput, latency and memory against the in-process limit, a naive
+# server and a bare cheroot app, all measured in one run (a few minutes).
+bench: $(VENV)/.runtime  ## Benchmark; prints a Markdown table.
+	$(BIN)/python -m bench
 
 lint: $(VENV)/.dev  ## Only the PEP 8 / PEP 257 checks.
 	$(BIN)/python -m pytest tests/test_lint.py

@@ -21,6 +21,9 @@ def make_server(wsgi_app, settings):
         shutdown_timeout=settings.shutdown_timeout,
         server_name="word-and-image-service")
     server.max_request_header_size = settings.max_header_bytes
+    # cheroot closes keep-alive connections beyond 10 by default, so more
+    # concurrent clients than that keep reconnecting and race the close.
+    server.keep_alive_conn_limit = settings.keep_alive_connections
     server.prepare()
     return server
 

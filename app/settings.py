@@ -42,6 +42,9 @@ class Settings:
     host: str = _setting("Address the HTTP server binds to.")
     port: int = _setting("TCP port; 0 picks a free one.", 0, 65535)
     threads: int = _setting("Worker threads of the cheroot server.", 1, 256)
+    keep_alive_connections: int = _setting(
+        "Idle keep-alive connections the server keeps open at most.",
+        0, 100000)
     request_timeout: float = _setting(
         "Seconds a connection may stay idle or slow before it is closed.",
         0.1, 3600)

@@ -186,6 +186,18 @@ def test_unsupported_types_are_415(client):
                  "unsupported_image_format")
 
 
+def test_mixed_case_multipart_boundary(client):
+    """Browsers' boundaries (----WebKitFormBoundary...) are case-sensitive."""
+    boundary = "----WebKitFormBoundaryAbCdEf012345"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; "
+            f"filename=\"cat.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
+            ).encode() + CHELSEA_JPG + f"\r\n--{boundary}--\r\n".encode()
+    response = client.post(
+        "/predict/model/v1", data=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert classes_of(response)[0]["index"] == EGYPTIAN_MAU
+
+
 def test_missing_image_field_is_400(client):
     """A multipart form without an image field is refused."""
     response = client.post("/predict/model/v1",

@@ -62,8 +62,11 @@ class PredictRoutes:
         request = bottle.request
         kind = media_type(request.content_type)
         if kind == "multipart/form-data":
+            # Bottle lower-cases request.content_type, but a multipart
+            # boundary is case-sensitive: read the header as sent.
             images = read_multipart_files(
-                request.content_type, request.body.read(), "image",
+                request.get_header("Content-Type", ""), request.body.read(),
+                "image",
                 self.settings.max_batch_size)
             check_batch_size(len(images), self.settings.max_batch_size)
             return images

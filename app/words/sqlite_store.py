@@ -43,6 +43,11 @@ class SqliteWordStore(WordStore):
         self._local = threading.local()
         self._connections = []
         self._lock = threading.Lock()
+        # SQLite lets one writer in at a time; queueing this process's
+        # writers on a lock is fair and immediate, where SQLite's busy
+        # handler would make them sleep and retry (long tails under load).
+        # Other processes still wait on busy_timeout.
+        self._write_lock = threading.Lock()
         self._closed = False
         self._connection().execute(_SCHEMA)
 
@@ -71,9 +76,8 @@ class SqliteWordStore(WordStore):
     def create(self, word, count):
         """Store a new word; raise WordExists if it is already there."""
         try:
-            self._connection().execute(
-                "INSERT INTO words (word, count) VALUES (?, ?)",
-                (word, count))
+            self._write("INSERT INTO words (word, count) VALUES (?, ?)",
+                        (word, count))
         except sqlite3.IntegrityError:
             raise WordExists(f"word {word!r} already exists") from None
 
@@ -100,20 +104,19 @@ class SqliteWordStore(WordStore):
     def increment(self, word, delta):
         """Add delta atomically and return the new count."""
         low, high = max(0, -delta), min(MAX_COUNT, MAX_COUNT - delta)
-        row = self._connection().execute(_INCREMENT, {
-            "delta": delta, "word": word, "low": low, "high": high,
-        }).fetchone()
-        if row is not None:
-            return row[0]
+        _, rows = self._write(_INCREMENT, {
+            "delta": delta, "word": word, "low": low, "high": high})
+        if rows:
+            return rows[0][0]
         current = self.get(word)
         raise CountOutOfRange(
             f"adding {delta} to {current} would leave 0..{MAX_COUNT}")
 
     def delete(self, word):
         """Remove the word; raise WordNotFound if it is missing."""
-        deleted = self._connection().execute(
-            "DELETE FROM words WHERE word = ?", (word,))
-        if not deleted.rowcount:
+        deleted, _ = self._write("DELETE FROM words WHERE word = ?",
+                                 (word,))
+        if not deleted:
             raise WordNotFound(f"word {word!r} not found")
 
     def list(self, prefix, limit, offset):
@@ -155,14 +158,24 @@ class SqliteWordStore(WordStore):
         for connection in connections:
             connection.close()
 
+    def _write(self, sql, parameters):
+        """Run one writing statement; return its row count and rows."""
+        with self._write_lock:
+            cursor = self._connection().execute(sql, parameters)
+            # The statement, and so its autocommit, ends with its rows.
+            rows = cursor.fetchall()
+            return cursor.rowcount, rows
+
     @contextlib.contextmanager
     def _transaction(self, begin="BEGIN IMMEDIATE"):
         """Run a block in one transaction; IMMEDIATE takes the write lock."""
-        connection = self._connection()
-        connection.execute(begin)
-        try:
-            yield connection
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
+        writing = begin == "BEGIN IMMEDIATE"
+        with self._write_lock if writing else contextlib.nullcontext():
+            connection = self._connection()
+            connection.execute(begin)
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
