@@ -59,6 +59,7 @@ def measure_pipeline(photos, versions, single_images, parallel_images,
     results = {}
     for version in versions:
         model = registry.get(version)
+        model.pool.fill()
 
         def classify(data, model=model):
             return predict(model, [data], settings.default_top_k, limits)

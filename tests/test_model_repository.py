@@ -12,8 +12,8 @@ from app.inference.pipeline import ImageLimits, predict
 from app.inference.postprocessing import (
     get_classes, to_probabilities, top_indices)
 from app.inference.registry import (
-    AVAILABLE, FAILED, ModelRepositoryError, ModelVersionNotFound,
-    load_registry)
+    AVAILABLE, FAILED, LOADING, ModelRegistry, ModelRepositoryError,
+    ModelVersion, ModelVersionNotFound, load_registry)
 from app.inference.runtime import InterpreterPool
 from tests.conftest import DATA, MODEL_REPOSITORY, shared_registry
 
@@ -94,6 +94,80 @@ def test_unusable_repositories_fail_at_start(tmp_path):
     copy_version(VERSIONS[0], tmp_path, 1)
     with pytest.raises(ModelRepositoryError, match="default model version"):
         load_registry(tmp_path, default_version=5, pool_size=1)
+
+
+def test_background_load_serves_the_default_first(tmp_path):
+    """The default version serves at once; the rest follows in a thread."""
+    for number in (1, 2, 3):
+        copy_version(VERSIONS[0], tmp_path, number)
+    registry = load_registry(tmp_path, pool_size=3, background=True)
+    try:
+        default = registry.get()
+        assert default.version == 3 and default.state == AVAILABLE
+        # A version asked for while loading is waited for, not refused.
+        assert registry.get(1).state == AVAILABLE
+        assert registry.wait_until_loaded(timeout=60)
+        assert {number: version.state for number, version
+                in registry.versions.items()} == {
+            1: AVAILABLE, 2: AVAILABLE, 3: AVAILABLE}
+        assert [registry.find(number).pool.created
+                for number in (1, 2, 3)] == [1, 1, 1]
+        chelsea = (DATA / "chelsea.png").read_bytes()
+        (classes,) = predict(registry.get(2), [chelsea], 1, LIMITS)
+        assert classes[0]["label"] == "Egyptian Mau"
+    finally:
+        registry.close()
+
+
+def test_pool_creates_interpreters_as_requests_overlap():
+    """One runner at first; another only when all are lent; never more."""
+    pool = InterpreterPool(VERSIONS[0] / "model.tflite", 2, 1, 0.05)
+    batch = np.zeros(pool.input_shape, np.float32)
+    assert pool.created == 1
+    for _ in range(3):
+        pool.run(batch)
+    assert pool.created == 1
+    with pool.borrow() as first, pool.borrow() as second:
+        assert first is not second
+        assert pool.created == 2
+        with pytest.raises(Unavailable):
+            pool.run(batch)
+    assert pool.created == 2
+    assert pool.run(batch).shape == (1, 1000)
+
+
+def test_filled_pool_has_every_interpreter():
+    """fill() creates the runners a load test should not wait for."""
+    pool = InterpreterPool(VERSIONS[0] / "model.tflite", 3, 1, 1)
+    pool.fill()
+    assert pool.created == 3
+    with pool.borrow(), pool.borrow(), pool.borrow():
+        assert pool.created == 3
+
+
+def test_version_still_loading_after_the_wait_is_503():
+    """A request waits at most the wait timeout for a loading version."""
+    versions = dict(shared_registry().versions)
+    versions[9] = ModelVersion(9, {}, LOADING)
+    registry = ModelRegistry(versions, 2, wait_timeout=0.05)
+    with pytest.raises(Unavailable) as caught:
+        registry.get(9)
+    assert caught.value.code == "model_loading"
+    assert registry.find(9).describe()["state"] == LOADING
+
+
+def test_closing_while_loading_settles_every_version(tmp_path):
+    """Closing stops the loader; no version is left LOADING."""
+    for number in range(1, 6):
+        copy_version(VERSIONS[0], tmp_path, number)
+    registry = load_registry(tmp_path, pool_size=2, background=True)
+    registry.close()
+    states = {version.state for version in registry.versions.values()}
+    assert LOADING not in states
+    stopped = [version for version in registry.versions.values()
+               if version.state == FAILED]
+    assert all(version.error == "the service is stopping"
+               for version in stopped)
 
 
 def test_version_number_must_match_its_folder(tmp_path):

@@ -28,7 +28,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 from urllib.parse import quote, urljoin, urlsplit
 
 import urllib3
@@ -37,6 +37,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from app.errors import InvalidInput, PayloadTooLarge
 from app.inference.addresses import (
     IPAddress, is_public_address, parse_ip_literal)
+from app.inference.fetch_policy import FetchPolicy
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -47,29 +48,6 @@ _WHITESPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")
 # Characters left as they are when a path is put in the request line;
 # everything else (non-ASCII, quotes, braces) is percent-encoded.
 _PATH_SAFE = "!#$%&'()*+,/:;=?@[]~"
-
-
-@dataclass(frozen=True)
-class FetchPolicy:
-    """Limits and permissions of one ``fetch``.
-
-    ``allow_private`` lets private, loopback and link-local addresses
-    through; never enable it on a host with a metadata service.
-    Timeouts are in seconds: ``connect_timeout`` bounds the TCP connect,
-    ``read_timeout`` the wait for each piece of the response, and
-    ``total_timeout`` the whole fetch, redirects included, because a
-    server that drips one byte just inside the read timeout is never
-    stopped by the other two.  ``address_allowed``, if given, must also
-    accept every address; it can only narrow what is allowed.
-    """
-
-    allow_private: bool = False
-    connect_timeout: float = 3.0
-    read_timeout: float = 10.0
-    max_redirects: int = 3
-    max_bytes: int = 10485760
-    total_timeout: float = 15.0
-    address_allowed: Optional[Callable[[IPAddress], bool]] = None
 
 
 @dataclass(frozen=True)

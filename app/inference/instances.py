@@ -8,7 +8,6 @@ fetched, so a malformed last instance costs no download.
 
 from app.errors import InvalidInput, PayloadTooLarge
 from app.inference.decoding import decode_base64
-from app.inference.fetching import fetch
 
 _BODY_KEYS = {"instances", "signature_name"}
 _SOURCES = ("b64", "url")
@@ -25,10 +24,11 @@ def check_batch_size(count, max_batch_size):
 
 
 def read_instances(body, max_batch_size, max_image_bytes, fetch_policy,
-                   fetcher=fetch):
+                   fetcher=None):
     """Return the encoded image bytes of every instance, in order.
 
-    ``fetch_policy`` None means URL instances are turned off.
+    ``fetch_policy`` None means URL instances are turned off; ``fetcher``
+    None means :func:`app.inference.fetching.fetch`.
     """
     unknown = sorted(set(body) - _BODY_KEYS)
     if unknown:
@@ -44,6 +44,10 @@ def read_instances(body, max_batch_size, max_image_bytes, fetch_policy,
     if fetch_policy is None and any(kind == "url" for kind, _ in sources):
         raise InvalidInput("URL instances are turned off on this server",
                            code="url_not_allowed")
+    if fetcher is None:
+        # Imported on first use: urllib3 adds about 25 ms to every start
+        # of a service that may never be sent a URL.
+        from app.inference.fetching import fetch as fetcher
     return [decode_base64(value, max_image_bytes) if kind == "b64"
             else fetcher(value, fetch_policy)
             for kind, value in sources]

@@ -6,6 +6,13 @@ and its labels::
 
     model/1/model.json  model/1/model.tflite  model/1/labels.txt
     model/2/...
+
+With ``background=True`` only the default version is loaded before
+``load_registry`` returns: enough to answer the first request. A loader
+thread then loads every other version; a request for a version still
+``LOADING`` waits for it (within the inference wait timeout), so clients
+see a slower first answer, never an error. Each version starts with one
+warm interpreter and creates more as requests overlap (``runtime``).
 """
 
 import dataclasses
@@ -13,8 +20,7 @@ import hashlib
 import json
 import logging
 import os
-
-import numpy as np
+import threading
 
 from app.errors import NotFound, Unavailable
 from app.inference.batching import DynamicBatcher
@@ -22,6 +28,7 @@ from app.inference.runtime import InterpreterPool
 
 log = logging.getLogger(__name__)
 
+LOADING = "LOADING"
 AVAILABLE = "AVAILABLE"
 FAILED = "FAILED"
 _REQUIRED_KEYS = ("name", "version", "file", "sha256", "labels", "input",
@@ -49,6 +56,21 @@ class ModelVersion:
     pool: InterpreterPool = None
     batcher: DynamicBatcher = None
     error: str = ""
+    settled: threading.Event = dataclasses.field(
+        default_factory=threading.Event, repr=False, compare=False)
+
+    def __post_init__(self):
+        """Mark a version that is not loading as settled."""
+        if self.state != LOADING:
+            self.settled.set()
+
+    def settle(self, loaded):
+        """Take the outcome of a load and wake the requests waiting on it."""
+        self.labels, self.pool, self.batcher = (
+            loaded.labels, loaded.pool, loaded.batcher)
+        self.metadata, self.error = loaded.metadata, loaded.error
+        self.state = loaded.state
+        self.settled.set()
 
     @property
     def name(self):
@@ -76,10 +98,13 @@ class ModelVersion:
 class ModelRegistry:
     """All versions of the model, and which one is served by default."""
 
-    def __init__(self, versions, default_version):
-        """Take loaded versions ``{number: ModelVersion}``."""
+    def __init__(self, versions, default_version, wait_timeout=30.0):
+        """Take versions ``{number: ModelVersion}``, loaded or loading."""
         self.versions = versions
         self.default_version = default_version
+        self.wait_timeout = wait_timeout
+        self._loader = None
+        self._closing = threading.Event()
 
     @property
     def name(self):
@@ -97,8 +122,15 @@ class ModelRegistry:
         return found
 
     def get(self, version=None):
-        """Return an available version (the default one for None)."""
+        """Return an available version (the default one for None).
+
+        A version still loading is waited for, within the wait timeout.
+        """
         found = self.find(version)
+        if not found.settled.wait(self.wait_timeout):
+            raise Unavailable(
+                f"model version {found.version} is still loading",
+                code="model_loading")
         if found.state != AVAILABLE:
             raise Unavailable(
                 f"model version {found.version} failed to load",
@@ -109,8 +141,26 @@ class ModelRegistry:
         """Raise unless the default version is available."""
         self.get()
 
+    def load_in_background(self, work):
+        """Run ``work(closing_event)`` in the loader thread."""
+        self._loader = threading.Thread(
+            target=work, args=(self._closing,), name="model-loader",
+            daemon=True)
+        self._loader.start()
+
+    def wait_until_loaded(self, timeout=None):
+        """Return True once every version has settled, False on timeout."""
+        if self._loader is not None:
+            self._loader.join(timeout)
+            return not self._loader.is_alive()
+        return True
+
     def close(self):
-        """Stop every version's batch threads."""
+        """Stop loading and every version's batch threads."""
+        self._closing.set()
+        # Creating one interpreter takes tens of milliseconds, so the
+        # loader sees the flag soon; it is a daemon in case it does not.
+        self.wait_until_loaded(self.wait_timeout)
         for version in self.versions.values():
             version.close()
 
@@ -131,32 +181,61 @@ class Batching:
 
 
 def load_registry(repository, default_version=0, pool_size=None,
-                  num_threads=1, wait_timeout=30.0, batching=Batching()):
-    """Load every version under repository; raise if the default can't serve.
+                  num_threads=1, wait_timeout=30.0, batching=Batching(),
+                  background=False):
+    """Load the versions under repository; raise if the default can't serve.
 
-    ``default_version`` 0 means the highest available version;
-    ``pool_size`` None means one interpreter per CPU.
+    ``default_version`` 0 means the highest version that loads;
+    ``pool_size`` None means one interpreter per CPU. With ``background``
+    the call returns once the default version is loaded and the others
+    load in a thread (see the module's docstring).
     """
     pool_size = pool_size or os.cpu_count() or 1
+    folders = {int(folder.name): folder for folder in (
+        sorted(repository.iterdir()) if repository.is_dir() else ())
+        if folder.is_dir() and folder.name.isdigit()}
+    if not folders:
+        raise ModelRepositoryError(f"no model version in {repository}")
+    if default_version and default_version not in folders:
+        raise ModelRepositoryError(
+            f"default model version {default_version} does not exist in "
+            f"{repository}; versions: {sorted(folders)}")
+
+    def load(number):
+        return load_version(folders[number], number, pool_size, num_threads,
+                            wait_timeout, batching)
+
     versions = {}
-    for folder in sorted(repository.iterdir()) if repository.is_dir() else ():
-        if folder.is_dir() and folder.name.isdigit():
-            number = int(folder.name)
-            versions[number] = load_version(
-                folder, number, pool_size, num_threads, wait_timeout,
-                batching)
-    available = [number for number, found in versions.items()
-                 if found.state == AVAILABLE]
-    if not available:
+    candidates = ([default_version] if default_version
+                  else sorted(folders, reverse=True))
+    for number in candidates:
+        versions[number] = load(number)
+        if versions[number].state == AVAILABLE:
+            default_version = number
+            break
+    else:
         raise ModelRepositoryError(
-            f"no loadable model version in {repository}")
-    if default_version == 0:
-        default_version = max(available)
-    elif default_version not in available:
-        raise ModelRepositoryError(
-            f"default model version {default_version} is not available in "
-            f"{repository}; available: {sorted(available)}")
-    return ModelRegistry(versions, default_version)
+            f"default model version {default_version} failed to load from "
+            f"{repository}" if default_version
+            else f"no loadable model version in {repository}")
+    pending = [number for number in folders if number not in versions]
+    for number in pending:
+        versions[number] = ModelVersion(number, {}, LOADING)
+    registry = ModelRegistry(versions, default_version, wait_timeout)
+
+    def load_the_rest(closing):
+        for number in pending:
+            if closing.is_set():
+                versions[number].settle(ModelVersion(
+                    number, {}, FAILED, error="the service is stopping"))
+            else:
+                versions[number].settle(load(number))
+
+    if background:
+        registry.load_in_background(load_the_rest)
+    else:
+        load_the_rest(threading.Event())
+    return registry
 
 
 def load_version(folder, number, pool_size, num_threads, wait_timeout,
@@ -169,7 +248,6 @@ def load_version(folder, number, pool_size, num_threads, wait_timeout,
         verify_sha256(folder / metadata["file"], metadata["sha256"])
         pool = InterpreterPool(folder / metadata["file"], pool_size,
                                num_threads, wait_timeout)
-        warm_up(pool)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
         log.error("model version %s in %s failed to load: %s", number,
                   folder, error)
@@ -179,7 +257,7 @@ def load_version(folder, number, pool_size, num_threads, wait_timeout,
         batcher = DynamicBatcher(pool, batching.max_batch_size,
                                  batching.batch_timeout,
                                  batching.num_batch_threads, wait_timeout)
-    log.info("loaded model %s version %s (%d interpreters%s)",
+    log.info("loaded model %s version %s (up to %d interpreters%s)",
              metadata["name"], number, pool.size,
              f", batches of up to {batching.max_batch_size}"
              if batcher else "")
@@ -217,11 +295,3 @@ def verify_sha256(path, expected):
     if digest.hexdigest() != expected:
         raise ValueError(f"{path.name} has SHA-256 {digest.hexdigest()}, "
                          f"model.json expects {expected}")
-
-
-def warm_up(pool):
-    """Run one inference on every interpreter so the first request is fast."""
-    batch = np.zeros(pool.input_shape, dtype=pool.input_dtype)
-    for _ in range(pool.size):
-        with pool.borrow() as runner:
-            runner.run(batch)

@@ -6,10 +6,18 @@ fixed number of them (about one per core: ``invoke`` releases the GIL, so
 two interpreters on two threads really run in parallel) and lends them out;
 request threads decode and pre-process in parallel and queue only for the
 model itself.
+
+A pool starts with one warm interpreter and creates the others when
+requests overlap, up to its size: the service starts sooner, and memory
+(each interpreter holds its own copy of the packed weights) follows the
+concurrency it really sees. Creating an interpreter holds the GIL for
+20-60 ms, which is why the pool does not do it in a background thread
+that would stall the request threads instead.
 """
 
 import contextlib
 import queue
+import threading
 
 import numpy as np
 
@@ -47,6 +55,10 @@ class ModelRunner:
         """Return the NumPy dtype the model's input tensor takes."""
         return self._input["dtype"]
 
+    def warm_up(self):
+        """Run one inference so that the first request pays no set-up."""
+        self.run(np.zeros(self.input_shape, dtype=self.input_dtype))
+
     def run(self, batch):
         """Return the model's float output for an (N, ...) input batch."""
         if batch.shape[0] != self._batch_size:
@@ -78,21 +90,43 @@ def dequantize(tensor, details):
 
 
 class InterpreterPool:
-    """A fixed set of runners of one model file, lent one at a time."""
+    """Runners of one model file, created on demand and lent one at a time."""
 
     def __init__(self, model_path, size, num_threads, wait_timeout):
-        """Create ``size`` runners; ``wait_timeout`` bounds a borrower."""
-        self._runners = [ModelRunner(model_path, num_threads)
-                         for _ in range(size)]
-        self._idle = queue.SimpleQueue()
-        for runner in self._runners:
-            self._idle.put(runner)
+        """Create and warm up the first runner; the rest come on demand.
+
+        ``size`` caps the runners; ``wait_timeout`` bounds a borrower's
+        wait for one when all ``size`` are lent out.
+        """
+        self._model_path = model_path
+        self._num_threads = num_threads
         self._wait_timeout = wait_timeout
+        self.size = size
+        self._runners = []
+        self._idle = queue.SimpleQueue()
+        self._creating = threading.Lock()
+        first = self._create()
+        first.warm_up()
+        self._idle.put(first)
 
     @property
-    def size(self):
-        """Return how many runners the pool holds."""
+    def created(self):
+        """Return how many runners exist so far."""
         return len(self._runners)
+
+    def fill(self):
+        """Create every runner now, so that none is created under load."""
+        while (runner := self._create()) is not None:
+            self._idle.put(runner)
+
+    def _create(self):
+        """Return a new runner, or None once the pool has ``size`` of them."""
+        with self._creating:
+            if len(self._runners) >= self.size:
+                return None
+            runner = ModelRunner(self._model_path, self._num_threads)
+            self._runners.append(runner)
+            return runner
 
     @property
     def input_shape(self):
@@ -106,17 +140,28 @@ class InterpreterPool:
 
     @contextlib.contextmanager
     def borrow(self):
-        """Lend one runner to the calling thread for a with-block."""
+        """Lend one runner to the calling thread for a with-block.
+
+        An idle runner if there is one, else a new one while the pool is
+        below its size, else the first one given back.
+        """
         try:
-            runner = self._idle.get(timeout=self._wait_timeout)
+            runner = self._idle.get_nowait()
         except queue.Empty:
-            raise Unavailable(
-                f"no interpreter was free within {self._wait_timeout} s",
-                code="model_busy") from None
+            runner = self._create() or self._wait_for_runner()
         try:
             yield runner
         finally:
             self._idle.put(runner)
+
+    def _wait_for_runner(self):
+        """Return the first runner given back, within the wait timeout."""
+        try:
+            return self._idle.get(timeout=self._wait_timeout)
+        except queue.Empty:
+            raise Unavailable(
+                f"no interpreter was free within {self._wait_timeout} s",
+                code="model_busy") from None
 
     def run(self, batch):
         """Run one batch on whichever runner is free first."""

@@ -6,7 +6,7 @@ import bottle
 
 from app.inference.decoding import configure_pillow
 from app.inference.registry import Batching, ModelRegistry, load_registry
-from app.web.docs import DocsRoutes, load_spec
+from app.web.docs import DocsRoutes
 from app.web.health import HealthRoutes
 from app.web.kserve import KServeRoutes
 from app.web.plugins import ServiceErrorPlugin, install_error_pages
@@ -37,8 +37,9 @@ class Service:
 def create_app(settings, store=None, registry=None):
     """Build the service from settings; given resources are used as is.
 
-    The model versions are loaded and warmed up here, before the server
-    accepts a connection, so /health/ready is true from the first request.
+    The default model version is loaded and warmed up here, before the
+    server accepts a connection, so /health/ready is true from the first
+    request; the other versions and interpreters load in the background.
     """
     configure_pillow(settings.max_image_pixels)
     owns_registry = registry is None
@@ -50,7 +51,8 @@ def create_app(settings, store=None, registry=None):
             wait_timeout=settings.inference_wait_timeout,
             batching=Batching(settings.batching_max_size,
                               settings.batching_timeout_micros / 1e6,
-                              settings.batching_threads))
+                              settings.batching_threads),
+            background=True)
     store = store if store is not None else make_store(settings)
     app = bottle.Bottle(catchall=True, autojson=True)
     app.install(ServiceErrorPlugin(settings.max_body_bytes))
@@ -60,5 +62,5 @@ def create_app(settings, store=None, registry=None):
     KServeRoutes(registry, settings).install(app)
     HealthRoutes({"store": store.ping,
                   "model": registry.check_ready}).install(app)
-    DocsRoutes(load_spec()).install(app)
+    DocsRoutes().install(app)
     return Service(app, store, registry, owns_registry)

@@ -1,11 +1,11 @@
 """The API's own description: OpenAPI document and a local Swagger UI."""
 
+import functools
 import json
 from pathlib import Path
 
 import bottle
 import swagger_ui_bundle
-import yaml
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 # Swagger UI's files come from a Python package, so the page works on a
@@ -37,6 +37,9 @@ _PAGE = """<!DOCTYPE html>
 
 def load_spec(path=SPEC_PATH):
     """Return the OpenAPI document as a dict, read from its YAML source."""
+    # Imported here: PyYAML and the parse cost about 20 ms, which every
+    # start would pay although few clients ever ask for the document.
+    import yaml
     with open(path, encoding="utf-8") as handle:
         return yaml.safe_load(handle)
 
@@ -44,10 +47,18 @@ def load_spec(path=SPEC_PATH):
 class DocsRoutes:
     """Serve the OpenAPI document and Swagger UI."""
 
-    def __init__(self, spec):
-        """Render the document and the page once, not per request."""
-        self.spec_json = json.dumps(spec)
-        self.page = _PAGE.format(title=spec["info"]["title"])
+    def __init__(self, load=load_spec):
+        """Keep the loader; the document is read at its first request."""
+        self._load = load
+
+    @functools.cached_property
+    def _rendered(self):
+        """Return the document as JSON and the page, rendered once.
+
+        Two first requests at once may both render; they get equal text.
+        """
+        spec = self._load()
+        return json.dumps(spec), _PAGE.format(title=spec["info"]["title"])
 
     def install(self, app):
         """Add the documentation routes to a Bottle app."""
@@ -58,12 +69,12 @@ class DocsRoutes:
     def openapi(self):
         """Return the OpenAPI document."""
         bottle.response.content_type = "application/json"
-        return self.spec_json
+        return self._rendered[0]
 
     def docs(self):
         """Return the Swagger UI page."""
         bottle.response.content_type = "text/html; charset=utf-8"
-        return self.page
+        return self._rendered[1]
 
     def asset(self, asset):
         """Return one of Swagger UI's static files."""

@@ -3,7 +3,7 @@
 import bottle
 
 from app.errors import InvalidInput, UnsupportedMediaType
-from app.inference.fetching import FetchPolicy
+from app.inference.fetch_policy import FetchPolicy
 from app.inference.instances import check_batch_size, read_instances
 from app.inference.pipeline import ImageLimits, predict
 from app.web.bodies import (

@@ -1,4 +1,9 @@
-"""Word store on SQLite: WAL mode, one connection per thread, atomic SQL."""
+"""Word store on SQLite: WAL mode, one connection per thread, atomic SQL.
+
+Reads run on the calling thread's connection in autocommit mode; writes
+go through :class:`~app.words.group_commit.GroupCommit`, so writes that
+arrive together share one durable commit.
+"""
 
 import contextlib
 import sqlite3
@@ -6,6 +11,7 @@ import threading
 from pathlib import Path
 
 from app.settings import MAX_COUNT
+from app.words.group_commit import GroupCommit
 from app.words.store import (
     CountOutOfRange, WordExists, WordNotFound, WordStore, translate_errors)
 
@@ -43,11 +49,10 @@ class SqliteWordStore(WordStore):
         self._local = threading.local()
         self._connections = []
         self._lock = threading.Lock()
-        # SQLite lets one writer in at a time; queueing this process's
-        # writers on a lock is fair and immediate, where SQLite's busy
-        # handler would make them sleep and retry (long tails under load).
-        # Other processes still wait on busy_timeout.
-        self._write_lock = threading.Lock()
+        # SQLite lets one writer in at a time; this process's writers
+        # queue for a group commit, where SQLite's busy handler would make
+        # them sleep and retry. Other processes still wait on busy_timeout.
+        self._group = GroupCommit()
         self._closed = False
         self._connection().execute(_SCHEMA)
 
@@ -75,23 +80,22 @@ class SqliteWordStore(WordStore):
 
     def create(self, word, count):
         """Store a new word; raise WordExists if it is already there."""
-        try:
-            self._write("INSERT INTO words (word, count) VALUES (?, ?)",
-                        (word, count))
-        except sqlite3.IntegrityError:
-            raise WordExists(f"word {word!r} already exists") from None
+        def create(connection):
+            try:
+                connection.execute(
+                    "INSERT INTO words (word, count) VALUES (?, ?)",
+                    (word, count))
+            except sqlite3.IntegrityError:
+                raise WordExists(f"word {word!r} already exists") from None
+        self._write(create)
 
     def get(self, word):
         """Return the word's count; raise WordNotFound if it is missing."""
-        row = self._connection().execute(
-            "SELECT count FROM words WHERE word = ?", (word,)).fetchone()
-        if row is None:
-            raise WordNotFound(f"word {word!r} not found")
-        return row[0]
+        return _count_of(self._connection(), word)
 
     def put(self, word, count):
         """Set the word's count; return True if the word was created."""
-        with self._transaction() as connection:
+        def put(connection):
             updated = connection.execute(
                 "UPDATE words SET count = ? WHERE word = ?", (count, word))
             if updated.rowcount:
@@ -100,30 +104,37 @@ class SqliteWordStore(WordStore):
                 "INSERT INTO words (word, count) VALUES (?, ?)",
                 (word, count))
             return True
+        return self._write(put)
 
     def increment(self, word, delta):
         """Add delta atomically and return the new count."""
         low, high = max(0, -delta), min(MAX_COUNT, MAX_COUNT - delta)
-        _, rows = self._write(_INCREMENT, {
-            "delta": delta, "word": word, "low": low, "high": high})
-        if rows:
-            return rows[0][0]
-        current = self.get(word)
-        raise CountOutOfRange(
-            f"adding {delta} to {current} would leave 0..{MAX_COUNT}")
+
+        def increment(connection):
+            rows = connection.execute(_INCREMENT, {
+                "delta": delta, "word": word, "low": low,
+                "high": high}).fetchall()
+            if rows:
+                return rows[0][0]
+            current = _count_of(connection, word)
+            raise CountOutOfRange(
+                f"adding {delta} to {current} would leave 0..{MAX_COUNT}")
+        return self._write(increment)
 
     def delete(self, word):
         """Remove the word; raise WordNotFound if it is missing."""
-        deleted, _ = self._write("DELETE FROM words WHERE word = ?",
-                                 (word,))
-        if not deleted:
-            raise WordNotFound(f"word {word!r} not found")
+        def delete(connection):
+            deleted = connection.execute(
+                "DELETE FROM words WHERE word = ?", (word,))
+            if not deleted.rowcount:
+                raise WordNotFound(f"word {word!r} not found")
+        self._write(delete)
 
     def list(self, prefix, limit, offset):
         """Return ``([(word, count), ...], total)`` sorted by word."""
         pattern = {"pattern": prefix + "*", "limit": limit, "offset": offset}
         # One read transaction, so the page and the total agree.
-        with self._transaction("BEGIN") as connection:
+        with self._read_transaction() as connection:
             rows = connection.execute(
                 f"SELECT word, count FROM words WHERE {_MATCH} "
                 "ORDER BY word LIMIT :limit OFFSET :offset",
@@ -135,7 +146,7 @@ class SqliteWordStore(WordStore):
 
     def add_counts(self, counts):
         """Add every ``{word: n}`` in one transaction: all or nothing."""
-        with self._transaction() as connection:
+        def add_counts(connection):
             for word, added in counts.items():
                 row = connection.execute(
                     "SELECT count FROM words WHERE word = ?",
@@ -145,6 +156,7 @@ class SqliteWordStore(WordStore):
                         f"adding {added} to {word!r} would exceed "
                         f"{MAX_COUNT}")
             connection.executemany(_UPSERT, counts.items())
+        self._write(add_counts)
 
     def ping(self):
         """Raise if the database cannot answer a query right now."""
@@ -158,24 +170,25 @@ class SqliteWordStore(WordStore):
         for connection in connections:
             connection.close()
 
-    def _write(self, sql, parameters):
-        """Run one writing statement; return its row count and rows."""
-        with self._write_lock:
-            cursor = self._connection().execute(sql, parameters)
-            # The statement, and so its autocommit, ends with its rows.
-            rows = cursor.fetchall()
-            return cursor.rowcount, rows
+    def _write(self, function):
+        """Run ``function(connection)`` in a group commit; return result."""
+        return self._group.run(self._connection(), function)
 
     @contextlib.contextmanager
-    def _transaction(self, begin="BEGIN IMMEDIATE"):
-        """Run a block in one transaction; IMMEDIATE takes the write lock."""
-        writing = begin == "BEGIN IMMEDIATE"
-        with self._write_lock if writing else contextlib.nullcontext():
-            connection = self._connection()
-            connection.execute(begin)
-            try:
-                yield connection
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
+    def _read_transaction(self):
+        """Run a block of reads in one snapshot of the database."""
+        connection = self._connection()
+        connection.execute("BEGIN")
+        try:
+            yield connection
+        finally:
             connection.execute("COMMIT")
+
+
+def _count_of(connection, word):
+    """Return the word's count; raise WordNotFound if it is missing."""
+    row = connection.execute(
+        "SELECT count FROM words WHERE word = ?", (word,)).fetchone()
+    if row is None:
+        raise WordNotFound(f"word {word!r} not found")
+    return row[0]
