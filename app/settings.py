@@ -78,7 +78,8 @@ class Settings:
         "Version served by /predict/model; 0 means the highest.",
         0, 2 ** 31)
     interpreters: int = _setting(
-        "Interpreters per model version; 0 means one per CPU.", 0, 256)
+        "Most interpreters per model version, created as requests overlap; "
+        "0 means one per worker thread.", 0, 256)
     inference_wait_timeout: float = _setting(
         "Seconds a request waits for a free interpreter before a 503.",
         0.01, 3600)

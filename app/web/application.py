@@ -39,14 +39,14 @@ def create_app(settings, store=None, registry=None):
 
     The default model version is loaded and warmed up here, before the
     server accepts a connection, so /health/ready is true from the first
-    request; the other versions and interpreters load in the background.
+    request; the other versions load in the background.
     """
     configure_pillow(settings.max_image_pixels)
     owns_registry = registry is None
     if owns_registry:
         registry = load_registry(
             settings.model_repository, settings.default_model_version,
-            pool_size=settings.interpreters or None,
+            pool_size=settings.interpreters or settings.threads,
             num_threads=settings.interpreter_threads,
             wait_timeout=settings.inference_wait_timeout,
             batching=Batching(settings.batching_max_size,

@@ -19,9 +19,14 @@ _EXTRA_PARTS = 8
 
 def read_bounded_body(environ, limit):
     """Replace ``wsgi.input`` by an in-memory copy of at most limit bytes."""
-    stream = environ["wsgi.input"]
     chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
     length = environ.get("CONTENT_LENGTH", "").strip()
+    if not chunked and length in ("", "0"):
+        # No body (most GETs): nothing to read, bound or copy.
+        environ["wsgi.input"] = io.BytesIO()
+        environ["CONTENT_LENGTH"] = "0"
+        return b""
+    stream = environ["wsgi.input"]
     if chunked:
         data = stream.read(limit + 1)
     elif length:
