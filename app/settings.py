@@ -79,7 +79,7 @@ class Settings:
         0, 2 ** 31)
     interpreters: int = _setting(
         "Most interpreters per model version, created as requests overlap; "
-        "0 means one per worker thread.", 0, 256)
+        "0 means one per CPU.", 0, 256)
     inference_wait_timeout: float = _setting(
         "Seconds a request waits for a free interpreter before a 503.",
         0.01, 3600)

@@ -3,6 +3,8 @@
 import hashlib
 import json
 import shutil
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -134,6 +136,31 @@ def test_pool_creates_interpreters_as_requests_overlap():
             pool.run(batch)
     assert pool.created == 2
     assert pool.run(batch).shape == (1, 1000)
+
+
+def test_waiting_borrowers_are_served_in_arrival_order():
+    """A runner given back goes to the borrower that has waited longest."""
+    pool = InterpreterPool(VERSIONS[0] / "model.tflite", 1, 1, 10)
+    served = []
+
+    def borrower(name):
+        with pool.borrow():
+            served.append(name)
+
+    threads = []
+    with pool.borrow():
+        for name in ("first", "second", "third"):
+            thread = threading.Thread(target=borrower, args=(name,))
+            thread.start()
+            threads.append(thread)
+            deadline = time.monotonic() + 10
+            while pool.waiting < len(threads):
+                assert time.monotonic() < deadline, "borrower never queued"
+                time.sleep(0.001)
+    for thread in threads:
+        thread.join(10)
+    assert served == ["first", "second", "third"]
+    assert pool.waiting == 0
 
 
 def test_filled_pool_has_every_interpreter():

@@ -15,8 +15,8 @@ concurrency it really sees. Creating an interpreter holds the GIL for
 that would stall the request threads instead.
 """
 
+import collections
 import contextlib
-import queue
 import threading
 
 import numpy as np
@@ -89,8 +89,25 @@ def dequantize(tensor, details):
         np.float32)
 
 
+class _Handoff:
+    """A borrower waiting in line, and the runner handed to it."""
+
+    __slots__ = ("ready", "runner")
+
+    def __init__(self):
+        """Wait for nothing yet."""
+        self.ready = threading.Event()
+        self.runner = None
+
+
 class InterpreterPool:
-    """Runners of one model file, created on demand and lent one at a time."""
+    """Runners of one model file, created on demand and lent one at a time.
+
+    Borrowers that find every runner busy wait in line: a runner given
+    back goes straight to the one that has waited longest, so no request
+    is overtaken again and again under load (long tails), and only that
+    one thread is woken.
+    """
 
     def __init__(self, model_path, size, num_threads, wait_timeout):
         """Create and warm up the first runner; the rest come on demand.
@@ -103,21 +120,29 @@ class InterpreterPool:
         self._wait_timeout = wait_timeout
         self.size = size
         self._runners = []
-        self._idle = queue.SimpleQueue()
         self._creating = threading.Lock()
+        # Guards the idle runners and the line of waiting borrowers.
+        self._lock = threading.Lock()
+        self._idle = []
+        self._waiting = collections.deque()
         first = self._create()
         first.warm_up()
-        self._idle.put(first)
+        self._give_back(first)
 
     @property
     def created(self):
         """Return how many runners exist so far."""
         return len(self._runners)
 
+    @property
+    def waiting(self):
+        """Return how many borrowers are waiting in line for a runner."""
+        return len(self._waiting)
+
     def fill(self):
         """Create every runner now, so that none is created under load."""
         while (runner := self._create()) is not None:
-            self._idle.put(runner)
+            self._give_back(runner)
 
     def _create(self):
         """Return a new runner, or None once the pool has ``size`` of them."""
@@ -143,25 +168,44 @@ class InterpreterPool:
         """Lend one runner to the calling thread for a with-block.
 
         An idle runner if there is one, else a new one while the pool is
-        below its size, else the first one given back.
+        below its size, else the next one given back, in arrival order.
         """
-        try:
-            runner = self._idle.get_nowait()
-        except queue.Empty:
+        with self._lock:
+            runner = self._idle.pop() if self._idle else None
+        if runner is None:
             runner = self._create() or self._wait_for_runner()
         try:
             yield runner
         finally:
-            self._idle.put(runner)
+            self._give_back(runner)
+
+    def _give_back(self, runner):
+        """Hand a runner to the longest-waiting borrower, or keep it idle."""
+        with self._lock:
+            if self._waiting:
+                handoff = self._waiting.popleft()
+                handoff.runner = runner
+                handoff.ready.set()
+            else:
+                self._idle.append(runner)
 
     def _wait_for_runner(self):
-        """Return the first runner given back, within the wait timeout."""
-        try:
-            return self._idle.get(timeout=self._wait_timeout)
-        except queue.Empty:
-            raise Unavailable(
-                f"no interpreter was free within {self._wait_timeout} s",
-                code="model_busy") from None
+        """Return a runner handed over within the wait timeout."""
+        handoff = _Handoff()
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+            self._waiting.append(handoff)
+        if handoff.ready.wait(self._wait_timeout):
+            return handoff.runner
+        with self._lock:
+            if handoff.runner is None:
+                self._waiting.remove(handoff)
+                raise Unavailable(
+                    f"no interpreter was free within {self._wait_timeout} s",
+                    code="model_busy")
+        # Handed over just as the wait ran out: use it.
+        return handoff.runner
 
     def run(self, batch):
         """Run one batch on whichever runner is free first."""

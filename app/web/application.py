@@ -46,7 +46,7 @@ def create_app(settings, store=None, registry=None):
     if owns_registry:
         registry = load_registry(
             settings.model_repository, settings.default_model_version,
-            pool_size=settings.interpreters or settings.threads,
+            pool_size=settings.interpreters or None,
             num_threads=settings.interpreter_threads,
             wait_timeout=settings.inference_wait_timeout,
             batching=Batching(settings.batching_max_size,
