@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 TFLITE_VENV ?= .venv-tflite
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: run test test-tflite postman container-check bench lint redis-server clean
+.PHONY: run test test-tflite postman container-check bench lint redis-server \
+	wrk clean
 
 # Each stamp records that its requirements file is installed in the venv.
 $(VENV)/.runtime: requirements.txt
@@ -37,7 +38,7 @@ redis-server:
 	  echo "redis-server is needed by the tests: apt-get install" \
 	       "redis-server (or brew install redis)"; exit 1; }
 
-test: $(VENV)/.dev redis-server  ## The whole test suite, lint included.
+test: $(VENV)/.dev redis-server wrk  ## The whole test suite, lint included.
 	$(BIN)/python -m pytest
 
 # Prediction tests on tflite-runtime 2.14 + NumPy 1.x instead of LiteRT.
@@ -55,9 +56,21 @@ postman: $(VENV)/.runtime  ## Postman collection via newman (Node.js 16+).
 container-check:  ## Build the image and test it as it runs in production.
 	bash tests/container/check.sh
 
+# The benchmark's load generator, a C client (bench/load.py says why);
+# as root on Debian or Ubuntu it is installed here, elsewhere install it
+# yourself.
+wrk:
+	@command -v wrk >/dev/null || { \
+	  [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends wrk \
+	  >/dev/null; } || { \
+	  echo "wrk is needed by the benchmark and its tests: apt-get" \
+	       "install wrk (or brew install wrk)"; exit 1; }
+
 # Throughput, latency and memory against the in-process limit, a naive
 # server and a bare cheroot app, all measured in one run (a few minutes).
-bench: $(VENV)/.runtime  ## Benchmark; prints a Markdown table.
+bench: $(VENV)/.runtime wrk  ## Benchmark; prints a Markdown table.
 	$(BIN)/python -m bench
 
 lint: $(VENV)/.dev  ## Only the PEP 8 / PEP 257 checks.

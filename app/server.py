@@ -19,6 +19,10 @@ def make_server(wsgi_app, settings):
         (settings.host, settings.port), wsgi_app,
         numthreads=settings.threads, timeout=settings.request_timeout,
         shutdown_timeout=settings.shutdown_timeout,
+        # cheroot's default backlog is 5: a burst of new connections
+        # (a load balancer, a client pool opening) overflows it, and the
+        # dropped ones wait a full second for the SYN to be retried.
+        request_queue_size=settings.listen_backlog,
         server_name="word-and-image-service")
     server.max_request_header_size = settings.max_header_bytes
     # cheroot closes keep-alive connections beyond 10 by default, so more

@@ -45,6 +45,9 @@ class Settings:
     keep_alive_connections: int = _setting(
         "Idle keep-alive connections the server keeps open at most.",
         0, 100000)
+    listen_backlog: int = _setting(
+        "Connections the kernel queues before the server accepts them.",
+        1, 65535)
     request_timeout: float = _setting(
         "Seconds a connection may stay idle or slow before it is closed.",
         0.1, 3600)

@@ -32,8 +32,10 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args(argv)
+    # The service's listen backlog (setup.cfg), so both servers take a
+    # burst of new connections alike.
     server = wsgi.Server((args.host, args.port), hello,
-                         numthreads=args.threads)
+                         numthreads=args.threads, request_queue_size=128)
     server.prepare()
     host, port = server.bind_addr[:2]
     print(f"serving on http://{host}:{port}", file=sys.stderr, flush=True)

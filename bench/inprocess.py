@@ -3,8 +3,9 @@
 This calls the very code a prediction request runs
 (``app.inference.pipeline.predict``: decode, pre-process, invoke,
 post-process) on a registry loaded as the server loads it, one
-interpreter per core. What a server adds on top of this is HTTP parsing,
-routing and threading; what it cannot beat is this.
+interpreter per core, created before timing starts. What a server adds
+on top of this is HTTP parsing, routing and threading; what it cannot
+beat is this.
 """
 
 import dataclasses
@@ -40,63 +41,80 @@ class PipelineResult:
         return percentile(self.latencies, fraction)
 
 
-def measure_pipeline(photos, versions, single_images, parallel_images,
-                     threads=None):
-    """Measure each version at 1 thread and at ``threads`` threads.
-
-    ``photos`` are encoded images, used in turn; ``threads`` defaults to
-    the number of cores, the pool size the server uses. Return
-    ``{version: (1-thread result, N-thread result, top-1 indexes)}``, the
-    last being each photo's top-1 class, to check the servers against.
-    """
-    threads = threads or os.cpu_count() or 1
-    # Empty environ: the committed setup.cfg defaults, as the server gets.
-    settings = load_settings(environ={})
-    configure_pillow(settings.max_image_pixels)
-    registry = load_registry(settings.model_repository, pool_size=threads,
-                             num_threads=settings.interpreter_threads)
-    limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
-    results = {}
-    for version in versions:
-        model = registry.get(version)
-        model.pool.fill()
-
-        def classify(data, model=model):
-            return predict(model, [data], settings.default_top_k, limits)
-
-        tops = [classify(photo)[0][0]["index"] for photo in photos]
-        results[version] = (
-            _run(classify, photos, single_images, 1),
-            _run(classify, photos, parallel_images, threads), tops)
-    return results
+def combine_pipeline_results(results):
+    """Return one result for several runs at the same thread count."""
+    return PipelineResult(
+        threads=results[0].threads,
+        images=sum(result.images for result in results),
+        seconds=sum(result.seconds for result in results),
+        latencies=[value for result in results for value in result.latencies])
 
 
-def _run(classify, photos, images, threads):
-    """Classify ``images`` photos (in turn) on ``threads`` threads."""
-    tickets = itertools.count()
-    lock = threading.Lock()
-    start = threading.Barrier(threads + 1)
-    latencies = [[] for _ in range(threads)]
+class InProcessPipeline:
+    """The prediction pipeline, loaded with the server's own settings."""
 
-    def work(timings):
+    def __init__(self, photos, versions, threads=None):
+        """Load the versions with one interpreter per thread, all created.
+
+        ``photos`` are encoded images, used in turn; ``threads`` defaults
+        to the number of cores, the pool size the server uses.
+        """
+        self.photos = photos
+        self.threads = threads or os.cpu_count() or 1
+        # Empty environ: the committed setup.cfg defaults, as the server
+        # gets them.
+        settings = load_settings(environ={})
+        configure_pillow(settings.max_image_pixels)
+        self.registry = load_registry(
+            settings.model_repository, pool_size=self.threads,
+            num_threads=settings.interpreter_threads)
+        self.limits = ImageLimits(settings.max_image_bytes,
+                                  settings.max_image_pixels)
+        self.top_k = settings.default_top_k
+        for version in versions:
+            self.registry.get(version).pool.fill()
+
+    def classify(self, version, data):
+        """Return the ranked classes of one encoded image."""
+        (classes,) = predict(self.registry.get(version), [data],
+                             self.top_k, self.limits)
+        return classes
+
+    def top1(self, version):
+        """Return each photo's top-1 class index, to check servers by."""
+        return [self.classify(version, photo)[0]["index"]
+                for photo in self.photos]
+
+    def run(self, version, images, threads):
+        """Classify ``images`` photos (in turn) on ``threads`` threads."""
+        tickets = itertools.count()
+        lock = threading.Lock()
+        start = threading.Barrier(threads + 1)
+        latencies = [[] for _ in range(threads)]
+
+        def work(timings):
+            start.wait()
+            while True:
+                with lock:
+                    ticket = next(tickets)
+                if ticket >= images:
+                    return
+                began = time.perf_counter()
+                self.classify(version, self.photos[ticket % len(self.photos)])
+                timings.append(time.perf_counter() - began)
+
+        workers = [threading.Thread(target=work, args=(timings,))
+                   for timings in latencies]
+        for worker in workers:
+            worker.start()
         start.wait()
-        while True:
-            with lock:
-                ticket = next(tickets)
-            if ticket >= images:
-                return
-            began = time.perf_counter()
-            classify(photos[ticket % len(photos)])
-            timings.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        for worker in workers:
+            worker.join()
+        seconds = time.perf_counter() - began
+        return PipelineResult(threads, images, seconds,
+                              [value for part in latencies for value in part])
 
-    workers = [threading.Thread(target=work, args=(timings,))
-               for timings in latencies]
-    for worker in workers:
-        worker.start()
-    start.wait()
-    began = time.perf_counter()
-    for worker in workers:
-        worker.join()
-    seconds = time.perf_counter() - began
-    return PipelineResult(threads, images, seconds,
-                          [value for part in latencies for value in part])
+    def close(self):
+        """Release the registry's threads."""
+        self.registry.close()
