@@ -2,10 +2,14 @@
 
 It runs on the same cheroot version, with the same worker thread count
 as the service, so the service's word routes can be compared with what
-cheroot itself costs per request.
+cheroot itself costs per request. With ``--bottle`` it is instead the
+smallest Bottle app with the service's word route shape
+(``GET /words/<word>`` returning a dict as JSON, no store): what Bottle
+adds before any code of the service runs.
 
-Usage: ``python bench/hello_app.py [--port P] [--threads N]``; it logs
-``serving on http://HOST:PORT`` on stderr once it accepts connections.
+Usage: ``python bench/hello_app.py [--port P] [--threads N] [--bottle]``;
+it logs ``serving on http://HOST:PORT`` on stderr once it accepts
+connections.
 """
 
 import argparse
@@ -13,6 +17,7 @@ import signal
 import sys
 import threading
 
+import bottle
 from cheroot import wsgi
 
 BODY = b"Hello, world!\n"
@@ -25,16 +30,29 @@ def hello(environ, start_response):
     return [BODY]
 
 
+def bottle_app():
+    """Return a Bottle app answering GET /words/<word> with a JSON dict."""
+    app = bottle.Bottle()
+
+    @app.get("/words/<word>")
+    def read(word):
+        return {"word": word, "count": 0}
+    return app
+
+
 def main(argv=None):
     """Serve until SIGTERM or SIGINT."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--bottle", action="store_true",
+                        help="serve the minimal Bottle app instead")
     args = parser.parse_args(argv)
     # The service's listen backlog (setup.cfg), so both servers take a
     # burst of new connections alike.
-    server = wsgi.Server((args.host, args.port), hello,
+    server = wsgi.Server((args.host, args.port),
+                         bottle_app() if args.bottle else hello,
                          numthreads=args.threads, request_queue_size=128)
     server.prepare()
     host, port = server.bind_addr[:2]

@@ -167,8 +167,9 @@ class Benchmark:
                 self._predict_requests(1), self.args.rss_predictions, 8)
             self._rss_rows(rss_first, rss_warm, service.rss_bytes(),
                            result.ok)
-            with self._hello_server() as hello:
-                self.measure_words(service, hello)
+            with self._hello_server() as hello, \
+                    self._hello_server(bottle=True) as bottle_app:
+                self.measure_words(service, hello, bottle_app)
             service.check_alive()
 
     def measure_start(self, service):
@@ -209,16 +210,24 @@ class Benchmark:
                     self.figures[name] = result
                 service.check_alive()
 
-    def measure_words(self, service, hello):
-        """Measure GET and PATCH of one word, alternating with hello."""
+    def measure_words(self, service, hello, bottle_app):
+        """Measure GET and PATCH of one word, alternating with hello.
+
+        The minimal Bottle app shows how much of the gap is the framework.
+        """
         json_type = (("Content-Type", "application/json"),)
         status, _ = _call(service.address, Request(
             "PUT", f"/words/{WORD}", b'{"count": 0}', json_type))
         if status not in (200, 201):
             raise servers.ServerError(f"PUT /words/{WORD} answered {status}")
         hello_name = "bare cheroot hello world, c=8"
-        sides = {hello_name: ("", self._sender(
-            hello, [Request("GET", "/")], 8, "requests/s"))}
+        sides = {
+            hello_name: ("", self._sender(
+                hello, [Request("GET", "/")], 8, "requests/s")),
+            "minimal Bottle app, GET /words/<word>, c=8": (
+                hello_name, self._sender(
+                    bottle_app, [Request("GET", f"/words/{WORD}")], 8,
+                    "requests/s"))}
         for method, body in (("GET", b""), ("PATCH", b'{"increment": 1}')):
             request = Request(method, f"/words/{WORD}", body,
                               json_type if body else ())
@@ -294,12 +303,14 @@ class Benchmark:
             [sys.executable, str(ROOT / "bench" / "naive_app.py"),
              "--port", "0"], self.scratch / "naive.log", cwd=ROOT)
 
-    def _hello_server(self):
-        """Return the bare cheroot app, not yet started."""
+    def _hello_server(self, bottle=False):
+        """Return the bare cheroot (or minimal Bottle) app, not started."""
         return servers.ServerProcess(
             [sys.executable, str(ROOT / "bench" / "hello_app.py"),
-             "--port", "0", "--threads", str(SERVICE_THREADS)],
-            self.scratch / "hello.log", cwd=ROOT)
+             "--port", "0", "--threads", str(SERVICE_THREADS),
+             *(["--bottle"] if bottle else [])],
+            self.scratch / ("bottle.log" if bottle else "hello.log"),
+            cwd=ROOT)
 
     def _limit_row(self, version):
         """Return the name of a version's in-process limit row."""
