@@ -191,51 +191,62 @@ def load_registry(repository, default_version=0, pool_size=None,
     load in a thread (see the module's docstring).
     """
     pool_size = pool_size or os.cpu_count() or 1
-    folders = {int(folder.name): folder for folder in (
-        sorted(repository.iterdir()) if repository.is_dir() else ())
-        if folder.is_dir() and folder.name.isdigit()}
-    if not folders:
-        raise ModelRepositoryError(f"no model version in {repository}")
-    if default_version and default_version not in folders:
-        raise ModelRepositoryError(
-            f"default model version {default_version} does not exist in "
-            f"{repository}; versions: {sorted(folders)}")
+    folders = find_version_folders(repository)
 
     def load(number):
         return load_version(folders[number], number, pool_size, num_threads,
                             wait_timeout, batching)
 
-    versions = {}
-    candidates = ([default_version] if default_version
-                  else sorted(folders, reverse=True))
-    for number in candidates:
-        versions[number] = load(number)
-        if versions[number].state == AVAILABLE:
-            default_version = number
-            break
-    else:
-        raise ModelRepositoryError(
-            f"default model version {default_version} failed to load from "
-            f"{repository}" if default_version
-            else f"no loadable model version in {repository}")
+    versions, default_version = _load_default(
+        repository, folders, default_version, load)
     pending = [number for number in folders if number not in versions]
-    for number in pending:
-        versions[number] = ModelVersion(number, {}, LOADING)
+    versions.update((number, ModelVersion(number, {}, LOADING))
+                    for number in pending)
     registry = ModelRegistry(versions, default_version, wait_timeout)
 
     def load_the_rest(closing):
         for number in pending:
-            if closing.is_set():
-                versions[number].settle(ModelVersion(
+            versions[number].settle(
+                load(number) if not closing.is_set() else ModelVersion(
                     number, {}, FAILED, error="the service is stopping"))
-            else:
-                versions[number].settle(load(number))
 
     if background:
         registry.load_in_background(load_the_rest)
     else:
         load_the_rest(threading.Event())
     return registry
+
+
+def find_version_folders(repository):
+    """Return ``{version number: folder}``; raise if there is none."""
+    folders = {int(folder.name): folder for folder in (
+        sorted(repository.iterdir()) if repository.is_dir() else ())
+        if folder.is_dir() and folder.name.isdigit()}
+    if not folders:
+        raise ModelRepositoryError(f"no model version in {repository}")
+    return folders
+
+
+def _load_default(repository, folders, default_version, load):
+    """Load the default version, or the highest that loads for 0.
+
+    Return ``({number: ModelVersion}, default number)``; the versions
+    tried and failed on the way are in the dict, as FAILED.
+    """
+    if default_version and default_version not in folders:
+        raise ModelRepositoryError(
+            f"default model version {default_version} does not exist in "
+            f"{repository}; versions: {sorted(folders)}")
+    versions = {}
+    for number in ([default_version] if default_version
+                   else sorted(folders, reverse=True)):
+        versions[number] = load(number)
+        if versions[number].state == AVAILABLE:
+            return versions, number
+    raise ModelRepositoryError(
+        f"default model version {default_version} failed to load from "
+        f"{repository}" if default_version
+        else f"no loadable model version in {repository}")
 
 
 def load_version(folder, number, pool_size, num_threads, wait_timeout,
