@@ -76,6 +76,19 @@ while [[ -z "$url" ]]; do
 done
 echo "run-newman: server up at $url (pid $server_pid)" >&2
 
+# The default model version serves from the start; the collection also
+# checks that every version is AVAILABLE, so wait for the others to load
+# (the KServe V2 server readiness is true once all versions are).
+until curl -fs -o /dev/null --max-time 2 "$url/v2/health/ready"; do
+    if ((SECONDS >= deadline)); then
+        echo "run-newman: model versions not all loaded after" \
+             "${startup_timeout}s; the server's log:" >&2
+        cat "$log" >&2
+        exit 1
+    fi
+    sleep 0.1
+done
+
 report="$workdir/newman-report.json"
 status=0
 "$here/node_modules/.bin/newman" run \
