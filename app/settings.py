@@ -96,6 +96,10 @@ class Settings:
         "Dynamic batching: threads running batches.", 1, 64)
     interpreter_threads: int = _setting(
         "Threads each TFLite interpreter uses inside one invoke.", 1, 64)
+    idle_interpreter_threads: int = _setting(
+        "Threads of the extra interpreter that serves a request arriving "
+        "while no other is running; 0 means one per CPU, and a value not "
+        "above interpreter_threads means no such interpreter.", 0, 64)
     max_upload_bytes: int = _setting(
         "Largest body accepted by the prediction routes.", 1, 2 ** 31)
     max_image_bytes: int = _setting(

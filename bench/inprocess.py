@@ -67,7 +67,8 @@ class InProcessPipeline:
         configure_pillow(settings.max_image_pixels)
         self.registry = load_registry(
             settings.model_repository, pool_size=self.threads,
-            num_threads=settings.interpreter_threads)
+            num_threads=settings.interpreter_threads,
+            idle_threads=settings.idle_interpreter_threads or None)
         self.limits = ImageLimits(settings.max_image_bytes,
                                   settings.max_image_pixels)
         self.top_k = settings.default_top_k

@@ -394,8 +394,10 @@ class Benchmark:
             f"into {BLOCKS} blocks that alternate with the blocks of the "
             "rows they are compared with; load from wrk (keep-alive "
             "connections on 127.0.0.1, c = concurrent connections); "
-            "latencies as the client sees them; x ref = this figure "
-            "divided by the same figure of the reference row.",
+            "latencies as the client sees them; in-process rows run N "
+            "request threads on pools built from the same settings as the "
+            "service's; x ref = this figure divided by the same figure of "
+            "the reference row.",
             "",
             "### Throughput and latency",
             "",

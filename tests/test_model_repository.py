@@ -1,5 +1,6 @@
 """The shipped model files, the registry that loads them, and the stages."""
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -16,7 +17,7 @@ from app.inference.postprocessing import (
 from app.inference.registry import (
     AVAILABLE, FAILED, LOADING, ModelRegistry, ModelRepositoryError,
     ModelVersion, ModelVersionNotFound, load_registry)
-from app.inference.runtime import InterpreterPool
+from app.inference.runtime import InterpreterPool, ModelRunner
 from tests.conftest import DATA, MODEL_REPOSITORY, shared_registry
 
 VERSIONS = sorted(path for path in MODEL_REPOSITORY.iterdir()
@@ -161,6 +162,45 @@ def test_waiting_borrowers_are_served_in_arrival_order():
         thread.join(10)
     assert served == ["first", "second", "third"]
     assert pool.waiting == 0
+
+
+def test_idle_runner_serves_only_an_otherwise_idle_pool():
+    """The many-thread runner answers lone requests, never overlapping ones."""
+    pool = InterpreterPool(VERSIONS[0] / "model.tflite", 2, 1, 0.05,
+                           idle_threads=2)
+    with pool.borrow() as lone:
+        pass
+    with pool.borrow() as again:
+        assert again is lone
+    assert pool.created == 1
+    with contextlib.ExitStack() as stack:
+        first = stack.enter_context(pool.borrow())
+        second = stack.enter_context(pool.borrow())
+        third = stack.enter_context(pool.borrow())
+        assert first is lone
+        assert len({id(first), id(second), id(third)}) == 3
+        assert pool.created == 3
+    with contextlib.ExitStack() as stack:
+        holder = contextlib.ExitStack()
+        assert holder.enter_context(pool.borrow()) is lone
+        stack.enter_context(pool.borrow())
+        stack.enter_context(pool.borrow())
+        holder.close()
+        # The idle runner is free again, but two requests are running:
+        # a third waits for a single-thread runner rather than take it.
+        with pytest.raises(Unavailable):
+            stack.enter_context(pool.borrow())
+    with pool.borrow() as after:
+        assert after is lone
+
+
+def test_idle_runner_gives_the_same_scores():
+    """Threads inside an invoke change its speed, not its answer."""
+    path = VERSIONS[0] / "model.tflite"
+    one, two = ModelRunner(path, 1), ModelRunner(path, 2)
+    batch = np.random.default_rng(7).normal(
+        size=one.input_shape).astype(np.float32)
+    np.testing.assert_allclose(one.run(batch), two.run(batch), atol=1e-5)
 
 
 def test_filled_pool_has_every_interpreter():

@@ -182,20 +182,24 @@ class Batching:
 
 def load_registry(repository, default_version=0, pool_size=None,
                   num_threads=1, wait_timeout=30.0, batching=Batching(),
-                  background=False):
+                  background=False, idle_threads=0):
     """Load the versions under repository; raise if the default can't serve.
 
     ``default_version`` 0 means the highest version that loads;
-    ``pool_size`` None means one interpreter per CPU. With ``background``
-    the call returns once the default version is loaded and the others
-    load in a thread (see the module's docstring).
+    ``pool_size`` None means one interpreter per CPU, and so does
+    ``idle_threads`` None for the threads of each pool's idle interpreter
+    (``runtime``; 0 means none). With ``background`` the call returns
+    once the default version is loaded and the others load in a thread
+    (see the module's docstring).
     """
     pool_size = pool_size or os.cpu_count() or 1
+    if idle_threads is None:
+        idle_threads = os.cpu_count() or 1
     folders = find_version_folders(repository)
 
     def load(number):
         return load_version(folders[number], number, pool_size, num_threads,
-                            wait_timeout, batching)
+                            wait_timeout, batching, idle_threads)
 
     versions, default_version = _load_default(
         repository, folders, default_version, load)
@@ -250,7 +254,7 @@ def _load_default(repository, folders, default_version, load):
 
 
 def load_version(folder, number, pool_size, num_threads, wait_timeout,
-                 batching=Batching()):
+                 batching=Batching(), idle_threads=0):
     """Load and warm up one version; a failure gives a FAILED version."""
     metadata = {}
     try:
@@ -258,7 +262,7 @@ def load_version(folder, number, pool_size, num_threads, wait_timeout,
         labels = read_labels(folder / metadata["labels"])
         verify_sha256(folder / metadata["file"], metadata["sha256"])
         pool = InterpreterPool(folder / metadata["file"], pool_size,
-                               num_threads, wait_timeout)
+                               num_threads, wait_timeout, idle_threads)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
         log.error("model version %s in %s failed to load: %s", number,
                   folder, error)

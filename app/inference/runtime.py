@@ -13,6 +13,13 @@ requests overlap, up to its size: the service starts sooner, and memory
 concurrency it really sees. Creating an interpreter holds the GIL for
 20-60 ms, which is why the pool does not do it in a background thread
 that would stall the request threads instead.
+
+Threads inside one invoke trade throughput for latency: on two cores,
+two threads per invoke answer a lone request a third faster, but under
+load they compete with the other interpreters for the same cores. So a
+pool can also hold one *idle* interpreter with more threads: it serves a
+request that finds no other runner of the pool lent out, and only then;
+overlapping requests get the single-thread runners.
 """
 
 import collections
@@ -109,11 +116,14 @@ class InterpreterPool:
     one thread is woken.
     """
 
-    def __init__(self, model_path, size, num_threads, wait_timeout):
+    def __init__(self, model_path, size, num_threads, wait_timeout,
+                 idle_threads=0):
         """Create and warm up the first runner; the rest come on demand.
 
-        ``size`` caps the runners; ``wait_timeout`` bounds a borrower's
-        wait for one when all ``size`` are lent out.
+        ``size`` caps the runners with ``num_threads`` threads each;
+        ``wait_timeout`` bounds a borrower's wait when all are lent out.
+        ``idle_threads`` above ``num_threads`` adds the idle runner (see
+        the module), which is then the first one created.
         """
         self._model_path = model_path
         self._num_threads = num_threads
@@ -121,18 +131,27 @@ class InterpreterPool:
         self.size = size
         self._runners = []
         self._creating = threading.Lock()
-        # Guards the idle runners and the line of waiting borrowers.
+        # Guards the idle runners, the line of waiting borrowers and the
+        # count of runners lent out.
         self._lock = threading.Lock()
         self._idle = []
         self._waiting = collections.deque()
-        first = self._create()
-        first.warm_up()
-        self._give_back(first)
+        self._lent = 0
+        self._idle_runner = None
+        self._idle_runner_free = False
+        if idle_threads > num_threads:
+            self._idle_runner = ModelRunner(model_path, idle_threads)
+            self._idle_runner.warm_up()
+            self._idle_runner_free = True
+        else:
+            first = self._create()
+            first.warm_up()
+            self._idle.append(first)
 
     @property
     def created(self):
-        """Return how many runners exist so far."""
-        return len(self._runners)
+        """Return how many runners exist so far, the idle one included."""
+        return len(self._runners) + (self._idle_runner is not None)
 
     @property
     def waiting(self):
@@ -142,7 +161,7 @@ class InterpreterPool:
     def fill(self):
         """Create every runner now, so that none is created under load."""
         while (runner := self._create()) is not None:
-            self._give_back(runner)
+            self._give_back(runner, lent=False)
 
     def _create(self):
         """Return a new runner, or None once the pool has ``size`` of them."""
@@ -156,44 +175,68 @@ class InterpreterPool:
     @property
     def input_shape(self):
         """Return the model's input shape for one image."""
-        return self._runners[0].input_shape
+        return (self._idle_runner or self._runners[0]).input_shape
 
     @property
     def input_dtype(self):
         """Return the NumPy dtype the model's input takes."""
-        return self._runners[0].input_dtype
+        return (self._idle_runner or self._runners[0]).input_dtype
 
     @contextlib.contextmanager
     def borrow(self):
         """Lend one runner to the calling thread for a with-block.
 
-        An idle runner if there is one, else a new one while the pool is
-        below its size, else the next one given back, in arrival order.
+        The idle runner if nothing else is lent out; else an idle runner,
+        else a new one while the pool is below its size, else the next
+        one given back, in arrival order.
         """
         with self._lock:
-            runner = self._idle.pop() if self._idle else None
+            if self._idle_runner_free and self._lent == 0:
+                self._idle_runner_free = False
+                runner = self._idle_runner
+            else:
+                runner = self._idle.pop() if self._idle else None
+            if runner is not None:
+                self._lent += 1
         if runner is None:
-            runner = self._create() or self._wait_for_runner()
+            runner = self._create()
+            if runner is not None:
+                with self._lock:
+                    self._lent += 1
+            else:
+                runner = self._wait_for_runner()
         try:
             yield runner
         finally:
             self._give_back(runner)
 
-    def _give_back(self, runner):
-        """Hand a runner to the longest-waiting borrower, or keep it idle."""
+    def _give_back(self, runner, lent=True):
+        """Hand a runner to the longest-waiting borrower, or keep it idle.
+
+        The idle runner is never handed over: waiting borrowers mean the
+        pool is busy, and then it would only compete for the cores.
+        """
         with self._lock:
-            if self._waiting:
+            if runner is self._idle_runner:
+                self._idle_runner_free = True
+            elif self._waiting:
                 handoff = self._waiting.popleft()
                 handoff.runner = runner
                 handoff.ready.set()
+                if not lent:
+                    self._lent += 1
+                return
             else:
                 self._idle.append(runner)
+            if lent:
+                self._lent -= 1
 
     def _wait_for_runner(self):
         """Return a runner handed over within the wait timeout."""
         handoff = _Handoff()
         with self._lock:
             if self._idle:
+                self._lent += 1
                 return self._idle.pop()
             self._waiting.append(handoff)
         if handoff.ready.wait(self._wait_timeout):

@@ -48,6 +48,7 @@ def create_app(settings, store=None, registry=None):
             settings.model_repository, settings.default_model_version,
             pool_size=settings.interpreters or None,
             num_threads=settings.interpreter_threads,
+            idle_threads=settings.idle_interpreter_threads or None,
             wait_timeout=settings.inference_wait_timeout,
             batching=Batching(settings.batching_max_size,
                               settings.batching_timeout_micros / 1e6,
