@@ -131,10 +131,10 @@ class InterpreterPool:
         self.size = size
         self._runners = []
         self._creating = threading.Lock()
-        # Guards the idle runners, the line of waiting borrowers and the
+        # Guards the free runners, the line of waiting borrowers and the
         # count of runners lent out.
         self._lock = threading.Lock()
-        self._idle = []
+        self._free = []
         self._waiting = collections.deque()
         self._lent = 0
         self._idle_runner = None
@@ -146,7 +146,7 @@ class InterpreterPool:
         else:
             first = self._create()
             first.warm_up()
-            self._idle.append(first)
+            self._free.append(first)
 
     @property
     def created(self):
@@ -186,16 +186,16 @@ class InterpreterPool:
     def borrow(self):
         """Lend one runner to the calling thread for a with-block.
 
-        The idle runner if nothing else is lent out; else an idle runner,
-        else a new one while the pool is below its size, else the next
-        one given back, in arrival order.
+        The idle runner if nothing else is lent out; else a free
+        single-thread runner, else a new one while the pool is below its
+        size, else the next one given back, in arrival order.
         """
         with self._lock:
             if self._idle_runner_free and self._lent == 0:
                 self._idle_runner_free = False
                 runner = self._idle_runner
             else:
-                runner = self._idle.pop() if self._idle else None
+                runner = self._free.pop() if self._free else None
             if runner is not None:
                 self._lent += 1
         if runner is None:
@@ -211,7 +211,7 @@ class InterpreterPool:
             self._give_back(runner)
 
     def _give_back(self, runner, lent=True):
-        """Hand a runner to the longest-waiting borrower, or keep it idle.
+        """Hand a runner to the longest-waiting borrower, or keep it free.
 
         The idle runner is never handed over: waiting borrowers mean the
         pool is busy, and then it would only compete for the cores.
@@ -227,7 +227,7 @@ class InterpreterPool:
                     self._lent += 1
                 return
             else:
-                self._idle.append(runner)
+                self._free.append(runner)
             if lent:
                 self._lent -= 1
 
@@ -235,9 +235,9 @@ class InterpreterPool:
         """Return a runner handed over within the wait timeout."""
         handoff = _Handoff()
         with self._lock:
-            if self._idle:
+            if self._free:
                 self._lent += 1
-                return self._idle.pop()
+                return self._free.pop()
             self._waiting.append(handoff)
         if handoff.ready.wait(self._wait_timeout):
             return handoff.runner
