@@ -69,8 +69,7 @@ class InProcessPipeline:
             settings.model_repository, pool_size=self.threads,
             num_threads=settings.interpreter_threads,
             idle_threads=settings.idle_interpreter_threads or None)
-        self.limits = ImageLimits(settings.max_image_bytes,
-                                  settings.max_image_pixels)
+        self.limits = ImageLimits.from_settings(settings)
         self.top_k = settings.default_top_k
         for version in versions:
             self.registry.get(version).pool.fill()

@@ -14,6 +14,11 @@ class ImageLimits:
     max_image_bytes: int
     max_image_pixels: int
 
+    @classmethod
+    def from_settings(cls, settings):
+        """Return the limits that the service's settings configure."""
+        return cls(settings.max_image_bytes, settings.max_image_pixels)
+
 
 def prepare_image(data, input_spec, limits):
     """Decode one encoded image into the model's input tensor."""

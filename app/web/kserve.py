@@ -30,8 +30,7 @@ class KServeRoutes:
         """Keep the registry and derive the per-request limits once."""
         self.registry = registry
         self.settings = settings
-        self.limits = ImageLimits(settings.max_image_bytes,
-                                  settings.max_image_pixels)
+        self.limits = ImageLimits.from_settings(settings)
 
     def install(self, app):
         """Add the /v2 routes to a Bottle app."""

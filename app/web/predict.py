@@ -20,8 +20,7 @@ class PredictRoutes:
         """Keep the registry and derive the per-request limits once."""
         self.registry = registry
         self.settings = settings
-        self.limits = ImageLimits(settings.max_image_bytes,
-                                  settings.max_image_pixels)
+        self.limits = ImageLimits.from_settings(settings)
         self.fetch_policy = FetchPolicy(
             allow_private=settings.fetch_allow_private,
             connect_timeout=settings.fetch_connect_timeout,
