@@ -73,7 +73,8 @@ USER 10001:10001
 VOLUME /data
 EXPOSE 8080
 
-# Ready means the store answers and every model version is loaded and warm.
+# Ready means the store answers and the default model version is loaded and
+# warm; the other versions load in the background (GET /models shows them).
 # The image has no curl, so the check is a Python one-liner.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["/opt/venv/bin/python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health/ready' % os.environ.get('APP_PORT', '8080'), timeout=4)"]

@@ -1,12 +1,17 @@
 # Two commands for a fresh machine with Python 3.11: `make run`, `make test`.
+# `make help` lists every target.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TFLITE_VENV ?= .venv-tflite
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: run test test-tflite postman container-check bench lint redis-server \
-	wrk clean
+.PHONY: help run test test-tflite postman container-check bench lint \
+	redis-server wrk clean
+
+help:  ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
+	  sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 24
 
 # Each stamp records that its requirements file is installed in the venv.
 $(VENV)/.runtime: requirements.txt
@@ -32,6 +37,7 @@ run: $(VENV)/.runtime  ## Serve on http://127.0.0.1:8080 with SQLite.
 redis-server:
 	@command -v redis-server >/dev/null || { \
 	  [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  echo "installing redis-server with apt-get (the tests need it)" && \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	  apt-get install -y -qq --no-install-recommends redis-server \
 	  >/dev/null; } || { \
@@ -42,7 +48,7 @@ test: $(VENV)/.dev redis-server wrk  ## The whole test suite, lint included.
 	$(BIN)/python -m pytest
 
 # Prediction tests on tflite-runtime 2.14 + NumPy 1.x instead of LiteRT.
-test-tflite: $(TFLITE_VENV)/.installed
+test-tflite: $(TFLITE_VENV)/.installed  ## Prediction tests on tflite-runtime + NumPy 1.x.
 	$(TFLITE_VENV)/bin/python -c "from app.inference.runtime import \
 		RUNTIME; assert RUNTIME == 'tflite-runtime', RUNTIME"
 	$(TFLITE_VENV)/bin/python -m pytest -p no:cacheprovider \
@@ -62,6 +68,8 @@ container-check:  ## Build the image and test it as it runs in production.
 wrk:
 	@command -v wrk >/dev/null || { \
 	  [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  echo "installing wrk with apt-get (the benchmark and its tests" \
+	       "need it)" && \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	  apt-get install -y -qq --no-install-recommends wrk \
 	  >/dev/null; } || { \
@@ -76,5 +84,7 @@ bench: $(VENV)/.runtime wrk  ## Benchmark; prints a Markdown table.
 lint: $(VENV)/.dev  ## Only the PEP 8 / PEP 257 checks.
 	$(BIN)/python -m pytest tests/test_lint.py
 
-clean:
-	rm -rf $(VENV) $(TFLITE_VENV) .pytest_cache data postman/node_modules
+clean:  ## Remove the virtualenvs, test caches and the local database.
+	rm -rf $(VENV) $(TFLITE_VENV) .pytest_cache .hypothesis .schemathesis \
+		data postman/node_modules
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,32 +1,48 @@
-"""Start the service: read settings, build the app, serve it on cheroot.
+"""Start the service: read settings, build its parts, serve them on cheroot.
 
-Usage: ``python api.py [--host H] [--port P] [--config FILE] [--threads N]``.
+Usage: ``python api.py [--host H] [--port P] [--threads N] [--config FILE]``;
+``python api.py --help`` lists every setting.
 """
 
 import argparse
 import logging
 import sys
 
-from app.inference.registry import ModelRepositoryError
+from app.assembly import build
+from app.inference.decoding import configure_pillow
+from app.models.repository import ModelRepositoryError
 from app.server import make_server, serve_until_signalled, server_url
-from app.settings import SettingsError, load_settings
-from app.web.application import create_app
+from app.settings import SettingsError, describe, load_settings
 
 log = logging.getLogger("api")
+OPTIONS = ("host", "port", "threads")
 
 
 def parse_args(argv):
     """Parse the command line; options override setup.cfg and APP_ vars."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_settings_help())
     parser.add_argument("--host", help="address to bind (default from "
                         "settings: 127.0.0.1)")
     parser.add_argument("--port", type=int,
                         help="port to bind; 0 picks a free one")
-    parser.add_argument("--config", help="extra config file with an [app] "
-                        "section, layered over setup.cfg")
     parser.add_argument("--threads", type=int,
                         help="number of server worker threads")
+    parser.add_argument("--config", help="extra config file with an [app] "
+                        "section, layered over setup.cfg")
     return parser.parse_args(argv)
+
+
+def _settings_help():
+    """Return the settings, their defaults and meanings, for --help."""
+    lines = ["settings (set in setup.cfg, a --config file, or as APP_<NAME> "
+             "environment variables):"]
+    for name, kind, default, doc in describe():
+        lines.append(f"  {name} ({kind}, default {default})")
+        lines.append(f"      {doc}")
+    return "\n".join(lines)
 
 
 def main(argv=None):
@@ -35,25 +51,39 @@ def main(argv=None):
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    overrides = {name: getattr(args, name)
-                 for name in ("host", "port", "threads")
+    overrides = {name: getattr(args, name) for name in OPTIONS
                  if getattr(args, name) is not None}
     try:
-        settings = load_settings(args.config, overrides=overrides)
+        settings = load_settings(
+            args.config, overrides=overrides,
+            override_sources={name: f"--{name}" for name in overrides})
     except SettingsError as error:
         print(f"error: invalid settings: {error}", file=sys.stderr)
         return 2
+    # Process-wide state belongs to the process, not to the app it runs.
+    configure_pillow(settings.max_image_pixels)
+    # Bound before the models load, so a busy port fails at once.
     try:
-        service = create_app(settings)
+        server = make_server(None, settings)
+    except OSError as error:
+        print(f"error: cannot listen on {settings.host}:{settings.port} "
+              f"({error.strerror}); choose another with --port or "
+              "APP_PORT", file=sys.stderr)
+        return 2
+    try:
+        parts = build(settings)
     except ModelRepositoryError as error:
+        server.stop()
         print(f"error: cannot serve the model: {error}", file=sys.stderr)
         return 2
     try:
-        server = make_server(service.wsgi, settings)
-        log.info("serving on %s", server_url(server))
-        serve_until_signalled(server)
+        server.wsgi_app = parts.wsgi
+        url = server_url(server)
+        serve_until_signalled(server, announce=lambda: log.info(
+            "serving on %s with %d threads; API docs at %s/docs",
+            url, settings.threads, url))
     finally:
-        service.close()
+        parts.close()
     log.info("stopped")
     return 0
 

@@ -40,12 +40,15 @@ def server_url(server):
     return f"http://{host}:{port}"
 
 
-def serve_until_signalled(server, signals=(signal.SIGTERM, signal.SIGINT)):
+def serve_until_signalled(server, signals=(signal.SIGTERM, signal.SIGINT),
+                          announce=None):
     """Serve until one of the signals arrives, then stop gracefully.
 
     cheroot's ``stop`` closes the listening socket and waits up to its
     ``shutdown_timeout`` for in-flight requests, so a stop from an
-    orchestrator (SIGTERM) loses no accepted request.
+    orchestrator (SIGTERM) loses no accepted request. ``announce`` is
+    called once the signals are handled: a supervisor that reads it as
+    "started" may stop the service at once.
     """
     stopping = threading.Event()
 
@@ -59,6 +62,8 @@ def serve_until_signalled(server, signals=(signal.SIGTERM, signal.SIGINT)):
 
     previous = {number: signal.signal(number, request_stop)
                 for number in signals}
+    if announce is not None:
+        announce()
     try:
         server.serve()
     finally:

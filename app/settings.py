@@ -1,15 +1,19 @@
-"""Typed, validated service settings read once from setup.cfg and APP_ vars.
+"""Typed, validated service settings, read once at start and passed in.
 
-Values come, lowest priority first, from the ``[app]`` section of the
-project's ``setup.cfg``, then from an optional extra config file (``api.py
---config``), then from environment variables named ``APP_<SETTING>``.
-Every value is parsed to its declared type and checked against its bounds;
-a bad or missing value raises :class:`SettingsError` naming the setting.
+Every setting has its type, bounds, default and meaning declared below.
+Values are layered, lowest priority first: those defaults, the ``[app]``
+section of the project's ``setup.cfg`` (which shows them to people), an
+optional extra config file (``api.py --config``), environment variables
+named ``APP_<SETTING>``, then command-line options. Every value is parsed
+to its declared type and checked against its bounds; a bad value raises
+:class:`SettingsError` naming the setting and where the value came from.
 Nothing else in the project reads ``os.environ``.
 """
 
 import configparser
 import dataclasses
+import difflib
+import logging
 import os
 from pathlib import Path
 
@@ -17,114 +21,130 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "setup.cfg"
 SECTION = "app"
 ENV_PREFIX = "APP_"
-MAX_COUNT = 2 ** 63 - 1
+# A word count is a signed 64-bit integer (app.words.store.MAX_COUNT);
+# settings sit below the word domain, so the bound is written out here.
+_MAX_COUNT = 2 ** 63 - 1
+_AUTO = "auto"
 
 _KINDS = {int: "an integer", float: "a number", bool: "true or false",
           Path: "a path", str: "a string"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
+log = logging.getLogger(__name__)
+
 
 class SettingsError(ValueError):
-    """A setting is missing, unknown, of the wrong type or out of bounds."""
+    """A setting is unknown, of the wrong type or out of bounds."""
 
 
-def _setting(doc, low=None, high=None, choices=None):
-    """Declare a settings field with its documentation and bounds."""
-    return dataclasses.field(metadata={
-        "doc": doc, "low": low, "high": high, "choices": choices})
+def _setting(default, doc, low=None, high=None, choices=None, auto=False):
+    """Declare a settings field: its default as written, doc and bounds.
+
+    ``auto`` lets the value ``auto`` stand for the number of CPUs.
+    """
+    return dataclasses.field(default=None, metadata={
+        "default": default, "doc": doc, "low": low, "high": high,
+        "choices": choices, "auto": auto})
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """Every tunable of the service, with its type and allowed range."""
 
-    host: str = _setting("Address the HTTP server binds to.")
-    port: int = _setting("TCP port; 0 picks a free one.", 0, 65535)
-    threads: int = _setting("Worker threads of the cheroot server.", 1, 256)
+    host: str = _setting("127.0.0.1", "Address the HTTP server binds to.")
+    port: int = _setting(8080, "TCP port; 0 picks a free one.", 0, 65535)
+    threads: int = _setting(
+        8, "Worker threads of the cheroot server.", 1, 256)
     keep_alive_connections: int = _setting(
-        "Idle keep-alive connections the server keeps open at most.",
+        256, "Idle keep-alive connections the server keeps open at most.",
         0, 100000)
     listen_backlog: int = _setting(
-        "Connections the kernel queues before the server accepts them.",
+        128, "Connections the kernel queues before the server accepts them.",
         1, 65535)
     request_timeout: float = _setting(
-        "Seconds a connection may stay idle or slow before it is closed.",
+        10, "Seconds a connection may stay idle or slow before it is closed.",
         0.1, 3600)
     shutdown_timeout: float = _setting(
-        "Seconds in-flight requests get to finish on SIGTERM.", 0, 300)
+        10, "Seconds in-flight requests get to finish on SIGTERM.", 0, 300)
     max_header_bytes: int = _setting(
-        "Largest request line plus headers the server reads.", 1024, 2 ** 24)
+        65536, "Largest request line plus headers the server reads.",
+        1024, 2 ** 24)
     max_body_bytes: int = _setting(
-        "Largest JSON or text body accepted by the word routes.",
+        1048576, "Largest JSON or text body accepted by the word routes.",
         1, 2 ** 31)
     store: str = _setting(
-        "Word store backend.", choices=("sqlite", "redis"))
+        "sqlite", "Word store backend.", choices=("sqlite", "redis"))
     sqlite_path: Path = _setting(
+        "data/words.sqlite3",
         "SQLite database file; its folder is created if missing.")
     sqlite_busy_timeout_ms: int = _setting(
-        "Milliseconds SQLite waits for a lock before failing.", 0, 600000)
-    redis_url: str = _setting("Redis server used when store = redis.")
+        5000, "Milliseconds SQLite waits for a lock before failing.",
+        0, 600000)
+    redis_url: str = _setting(
+        "redis://127.0.0.1:6379/0", "Redis server used when store = redis.")
     redis_key_prefix: str = _setting(
+        "wordcount:",
         "Prefix of every Redis key, so one Redis can hold several stores.")
     redis_timeout: float = _setting(
-        "Seconds to connect to Redis or wait for its answer.", 0.01, 600)
+        5, "Seconds to connect to Redis or wait for its answer.", 0.01, 600)
     default_count: int = _setting(
-        "Count given to a word created without one.", 0, MAX_COUNT)
+        0, "Count given to a word created without one.", 0, _MAX_COUNT)
     list_limit_default: int = _setting(
-        "Page size of GET /words when no limit is given.", 1, 100000)
+        50, "Page size of GET /words when no limit is given.", 1, 100000)
     list_limit_max: int = _setting(
-        "Largest page size GET /words accepts.", 1, 100000)
+        1000, "Largest page size GET /words accepts.", 1, 100000)
     model_repository: Path = _setting(
-        "Folder of <version>/ sub-folders, each holding model.json.")
+        "model", "Folder of <version>/ sub-folders, each holding model.json.")
     default_model_version: int = _setting(
-        "Version served by /predict/model; 0 means the highest.",
+        0, "Version served by /predict/model; 0 means the highest.",
         0, 2 ** 31)
     interpreters: int = _setting(
-        "Most interpreters per model version, created as requests overlap; "
-        "0 means one per CPU.", 0, 256)
+        _AUTO, "Most single-thread interpreters per model version, created "
+        "as requests overlap; auto means one per CPU.", 1, 256, auto=True)
     inference_wait_timeout: float = _setting(
-        "Seconds a request waits for a free interpreter before a 503.",
+        30, "Seconds a request waits for a free interpreter before a 503.",
         0.01, 3600)
     batching_max_size: int = _setting(
-        "Dynamic batching: most images stacked into one invoke; 1 is off.",
+        1, "Dynamic batching: most images stacked into one invoke; 1 is off.",
         1, 1024)
     batching_timeout_micros: int = _setting(
-        "Dynamic batching: microseconds a batch waits to fill up.",
+        2000, "Dynamic batching: microseconds a batch waits to fill up.",
         0, 10 ** 7)
     batching_threads: int = _setting(
-        "Dynamic batching: threads running batches.", 1, 64)
+        2, "Dynamic batching: threads running batches.", 1, 64)
     interpreter_threads: int = _setting(
-        "Threads each TFLite interpreter uses inside one invoke.", 1, 64)
-    idle_interpreter_threads: int = _setting(
-        "Threads of the extra interpreter that serves a request arriving "
-        "while no other is running; 0 means one per CPU, and a value not "
-        "above interpreter_threads means no such interpreter.", 0, 64)
+        1, "Threads each pooled interpreter uses inside one invoke.", 1, 64)
+    lone_request_threads: int = _setting(
+        _AUTO, "Threads of one more interpreter per version that serves a "
+        "request arriving while no other runs (lower latency when idle); "
+        "0 turns it off, auto means one per CPU.", 0, 64, auto=True)
     max_upload_bytes: int = _setting(
-        "Largest body accepted by the prediction routes.", 1, 2 ** 31)
+        33554432, "Largest body accepted by the prediction routes.",
+        1, 2 ** 31)
     max_image_bytes: int = _setting(
-        "Largest single encoded image (upload, base64 or URL).",
+        10485760, "Largest single encoded image (upload, base64 or URL).",
         1, 2 ** 31)
     max_image_pixels: int = _setting(
-        "Largest width x height decoded (decompression-bomb guard).",
-        1, 2 ** 31)
+        40000000, "Largest width x height decoded (decompression-bomb "
+        "guard).", 1, 2 ** 31)
     max_batch_size: int = _setting(
-        "Most images in one prediction request.", 1, 1024)
+        16, "Most images in one prediction request.", 1, 1024)
     default_top_k: int = _setting(
-        "Classes returned per image when top_k is not given.", 1, 100000)
+        5, "Classes returned per image when top_k is not given.", 1, 100000)
     fetch_enabled: bool = _setting(
-        "Accept {\"url\": ...} instances; false refuses every URL.")
+        True, "Accept {\"url\": ...} instances; false refuses every URL.")
     fetch_allow_private: bool = _setting(
-        "Allow image URLs that resolve to non-public addresses.")
+        False, "Allow image URLs that resolve to non-public addresses.")
     fetch_connect_timeout: float = _setting(
-        "Seconds to connect to an image URL.", 0.01, 120)
+        3, "Seconds to connect to an image URL.", 0.01, 120)
     fetch_read_timeout: float = _setting(
-        "Seconds to wait for data from an image URL.", 0.01, 600)
+        10, "Seconds to wait for data from an image URL.", 0.01, 600)
     fetch_total_timeout: float = _setting(
-        "Seconds one image URL may take in all, redirects included.",
-        0.01, 3600)
+        15, "Seconds all image URLs of one request may take together, "
+        "redirects included.", 0.01, 3600)
     fetch_max_redirects: int = _setting(
-        "Redirects followed for an image URL, each re-checked.", 0, 20)
+        3, "Redirects followed for an image URL, each re-checked.", 0, 20)
 
     def __post_init__(self):
         """Check the bounds that involve more than one setting."""
@@ -136,98 +156,140 @@ class Settings:
                 "max_image_bytes must not exceed max_upload_bytes")
 
 
+_FIELDS = {spec.name: spec for spec in dataclasses.fields(Settings)}
+
+
 def describe():
-    """Return ``(name, type name, doc)`` for every setting, in order."""
-    return [(f.name, f.type.__name__, f.metadata["doc"])
-            for f in dataclasses.fields(Settings)]
+    """Return ``(name, type name, default, doc)`` for every setting."""
+    return [(spec.name, spec.type.__name__, str(spec.metadata["default"]),
+             spec.metadata["doc"]) for spec in _FIELDS.values()]
 
 
-def load_settings(config_path=None, environ=None, overrides=None):
+def defaults():
+    """Return the settings as they are with no config file at all."""
+    return load_settings(environ={}, config_files=())
+
+
+def load_settings(config_path=None, environ=None, overrides=None,
+                  override_sources=None, config_files=(DEFAULT_CONFIG,)):
     """Read, parse and validate the settings; raise SettingsError if bad.
 
-    ``config_path`` is an extra config file layered over setup.cfg,
-    ``environ`` defaults to ``os.environ`` and ``overrides`` (a mapping of
-    setting name to raw or typed value) wins over everything, which is how
-    command-line options and tests set values.
+    ``config_path`` is an extra config file layered over ``config_files``
+    (setup.cfg), ``environ`` defaults to ``os.environ`` and ``overrides``
+    (a mapping of setting name to raw or typed value) wins over
+    everything, which is how command-line options and tests set values;
+    ``override_sources`` names where each override came from (a flag).
+    An ``APP_`` variable that names no setting is logged as a warning.
     """
     environ = os.environ if environ is None else environ
-    raw, base_dirs = _read_config(DEFAULT_CONFIG, {}, {})
+    layers = {name: (spec.metadata["default"], PROJECT_ROOT, "default")
+              for name, spec in _FIELDS.items()}
+    # setup.cfg only shows the defaults, so a copy of the app without it
+    # (a container, a function bundle) still starts; a file asked for by
+    # name must exist.
+    for path in config_files:
+        if path.exists():
+            layers.update(_read_config(path))
     if config_path is not None:
-        raw, base_dirs = _read_config(Path(config_path), raw, base_dirs)
-    fields = {f.name: f for f in dataclasses.fields(Settings)}
-    for name in fields:
-        key = ENV_PREFIX + name.upper()
-        if key in environ:
-            raw[name] = environ[key]
-            base_dirs[name] = Path.cwd()
+        layers.update(_read_config(Path(config_path)))
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        name = key[len(ENV_PREFIX):].lower()
+        if name in _FIELDS:
+            layers[name] = (value, Path.cwd(), key)
+        else:
+            log.warning("ignoring %s: no such setting%s", key,
+                        _did_you_mean(name, ENV_PREFIX))
     for name, value in (overrides or {}).items():
-        if name not in fields:
-            raise SettingsError(f"unknown setting {name!r}")
-        raw[name] = value
-        base_dirs[name] = Path.cwd()
-    values = {}
-    for name, spec in fields.items():
-        if name not in raw:
-            raise SettingsError(f"setting {name!r} is missing")
-        values[name] = _parse(spec, raw[name], base_dirs[name])
+        if name not in _FIELDS:
+            raise SettingsError(f"unknown setting {name!r}"
+                                f"{_did_you_mean(name)}")
+        source = (override_sources or {}).get(name, "overrides")
+        layers[name] = (value, Path.cwd(), source)
+    values = {name: _parse(_FIELDS[name], *layer)
+              for name, layer in layers.items()}
     return Settings(**values)
 
 
-def _read_config(path, raw, base_dirs):
-    """Layer the [app] section of one config file over ``raw``."""
+def _did_you_mean(name, prefix=""):
+    """Return ``; did you mean X?`` for the closest setting, or nothing."""
+    close = difflib.get_close_matches(name, _FIELDS, n=1)
+    if not close:
+        return ""
+    suggestion = prefix + close[0].upper() if prefix else close[0]
+    return f"; did you mean {suggestion}?"
+
+
+def _read_config(path):
+    """Return ``{name: (raw, base dir, source)}`` of one file's [app]."""
     parser = configparser.ConfigParser(interpolation=None)
     try:
         with open(path, encoding="utf-8") as handle:
             parser.read_file(handle)
     except OSError as error:
-        raise SettingsError(f"cannot read config file {path}: {error}")
+        raise SettingsError(
+            f"cannot read config file {path}: {error.strerror}") from None
     except configparser.Error as error:
-        raise SettingsError(f"config file {path} is malformed: {error}")
+        raise SettingsError(
+            f"config file {path} is malformed: {error.message}") from None
     if not parser.has_section(SECTION):
         raise SettingsError(f"config file {path} has no [{SECTION}] section")
-    known = {f.name for f in dataclasses.fields(Settings)}
-    raw, base_dirs = dict(raw), dict(base_dirs)
+    layer = {}
     for name, value in parser.items(SECTION):
-        if name not in known:
-            raise SettingsError(f"unknown setting {name!r} in {path}")
-        raw[name] = value
-        base_dirs[name] = path.resolve().parent
-    return raw, base_dirs
+        if name not in _FIELDS:
+            raise SettingsError(f"unknown setting {name!r} in {path}"
+                                f"{_did_you_mean(name)}")
+        layer[name] = (value, path.resolve().parent, str(path))
+    return layer
 
 
-def _parse(spec, value, base_dir):
+def _parse(spec, value, base_dir, source):
     """Convert one raw value to its field's type and check its bounds."""
     name, kind, meta = spec.name, spec.type, spec.metadata
+    where = f" (from {source})"
     if isinstance(value, str):
         value = value.strip()
     try:
-        if kind is bool:
-            value = _parse_bool(value)
-        elif kind is int:
-            if isinstance(value, bool) or (
-                    isinstance(value, float) and not value.is_integer()):
-                raise ValueError("not an integer")
-            value = int(value)
-        elif kind is float:
-            value = float(value)
-        elif kind is Path:
-            if not str(value):
-                raise ValueError("empty path")
-            value = base_dir / Path(value).expanduser()
-        elif not str(value) and meta["choices"] is None:
-            raise ValueError("empty value")
-    except (TypeError, ValueError) as error:
+        if meta["auto"] and value == _AUTO:
+            value = os.cpu_count() or 1
+        value = _convert(kind, value, base_dir, meta["choices"])
+    except (TypeError, ValueError):
         raise SettingsError(
-            f"setting {name!r} must be {_KINDS[kind]}, got {value!r} "
-            f"({error})") from None
+            f"setting {name!r} must be {_KINDS[kind]}"
+            f"{' or auto' if meta['auto'] else ''}, got {value!r}{where}"
+        ) from None
     if meta["choices"] is not None and value not in meta["choices"]:
         raise SettingsError(
             f"setting {name!r} must be one of {', '.join(meta['choices'])}, "
-            f"got {value!r}")
+            f"got {value!r}{where}")
     if meta["low"] is not None and not meta["low"] <= value <= meta["high"]:
         raise SettingsError(
             f"setting {name!r} must be between {meta['low']} and "
-            f"{meta['high']}, got {value!r}")
+            f"{meta['high']}, got {value!r}{where}")
+    return value
+
+
+def _convert(kind, value, base_dir, choices):
+    """Return value as ``kind``; raise ValueError if it is not one."""
+    if kind is bool:
+        return _parse_bool(value)
+    if kind is int:
+        if isinstance(value, bool) or (
+                isinstance(value, float) and not value.is_integer()):
+            raise ValueError("not an integer")
+        if isinstance(value, str) and not (
+                value.isascii() and value.lstrip("+-").isdigit()):
+            raise ValueError("not an integer")
+        return int(value)
+    if kind is float:
+        return float(value)
+    if kind is Path:
+        if not str(value):
+            raise ValueError("empty path")
+        return base_dir / Path(value).expanduser()
+    if not str(value) and choices is None:
+        raise ValueError("empty value")
     return value
 
 

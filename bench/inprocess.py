@@ -14,9 +14,9 @@ import os
 import threading
 import time
 
+from app.assembly import build_registry
 from app.inference.decoding import configure_pillow
 from app.inference.pipeline import ImageLimits, predict
-from app.inference.registry import load_registry
 from app.settings import load_settings
 
 from bench.load import percentile
@@ -63,12 +63,10 @@ class InProcessPipeline:
         self.threads = threads or os.cpu_count() or 1
         # Empty environ: the committed setup.cfg defaults, as the server
         # gets them.
-        settings = load_settings(environ={})
+        settings = load_settings(environ={},
+                                 overrides={"interpreters": self.threads})
         configure_pillow(settings.max_image_pixels)
-        self.registry = load_registry(
-            settings.model_repository, pool_size=self.threads,
-            num_threads=settings.interpreter_threads,
-            idle_threads=settings.idle_interpreter_threads or None)
+        self.registry = build_registry(settings, background=False)
         self.limits = ImageLimits.from_settings(settings)
         self.top_k = settings.default_top_k
         for version in versions:

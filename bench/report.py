@@ -1,4 +1,4 @@
-"""Format the results as Markdown tables, ready to paste into README.md.
+"""Format the results as Markdown tables, ready for docs/performance.md.
 
 Every figure is shown with its ratio to a reference measured in the same
 run, because on a shared machine absolute numbers move from run to run

@@ -118,3 +118,13 @@ def drip_headers(handler):
         handler.wfile.write(b"x")
         handler.wfile.flush()
         time.sleep(0.02)
+
+
+def send_after(seconds, body=BODY):
+    """Return a route that waits ``seconds``, then answers 200 with body."""
+    answer = send_body(body)
+
+    def route(handler):
+        time.sleep(seconds)
+        answer(handler)
+    return route

@@ -13,10 +13,11 @@ import uuid
 import pytest
 import requests
 
-from app.inference.registry import load_registry
+from app.assembly import Parts, build, build_store
+from app.models.loading import LoadOptions, load_registry
 from app.server import make_server, server_url
 from app.settings import PROJECT_ROOT, load_settings
-from app.web.application import create_app
+from app.web.application import make_app
 from tests.redis_server import RedisServer
 
 TIMEOUT = 10
@@ -40,18 +41,29 @@ def shared_registry():
     A registry is read-only once loaded and lends its interpreters to one
     thread at a time, so servers of different tests may share it.
     """
-    return load_registry(MODEL_REPOSITORY, pool_size=2)
+    return load_registry(MODEL_REPOSITORY, options=LoadOptions(pool_size=2))
 
 
 class RunningServer:
-    """A real cheroot server on a free loopback port, in a thread."""
+    """A real cheroot server on a free loopback port, in a thread.
 
-    def __init__(self, settings, registry=None, **create_args):
+    By default it serves the shared registry with a store of its own;
+    ``registry`` serves another one, and ``assembled`` builds every part
+    from the settings exactly as ``api.py`` does, registry included.
+    """
+
+    def __init__(self, settings, registry=None, assembled=False):
         """Build the service and bind the server (not serving yet)."""
         self.settings = settings
-        self.service = create_app(
-            settings, registry=registry or shared_registry(), **create_args)
-        self.server = make_server(self.service.wsgi, settings)
+        if assembled:
+            self.parts = build(settings)
+        else:
+            registry = registry or shared_registry()
+            store = build_store(settings)
+            self.parts = Parts(settings, store, registry,
+                               make_app(settings, store, registry))
+        self._owns_registry = assembled
+        self.server = make_server(self.parts.wsgi, settings)
         # cheroot notices a stop once per expiration interval (0.5 s by
         # default); a short one keeps hundreds of server starts quick.
         self.server.expiration_interval = 0.02
@@ -68,7 +80,10 @@ class RunningServer:
         """Stop serving and release the store."""
         self.server.stop()
         self._thread.join(TIMEOUT)
-        self.service.close()
+        if self._owns_registry:
+            self.parts.close()
+        else:
+            self.parts.store.close()
 
 
 class Client(requests.Session):

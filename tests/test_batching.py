@@ -83,20 +83,15 @@ def test_wait_is_bounded(pool, tensors):
 
 def test_server_with_batching_answers_like_without(tmp_path):
     """Turned on in settings, batching changes no prediction."""
-    from app.inference.registry import Batching, load_registry
     settings = make_settings(tmp_path, batching_max_size=8,
-                             batching_timeout_micros=5000)
-    registry = load_registry(MODEL_REPOSITORY, pool_size=1,
-                             batching=Batching(8, 0.005, 1))
-    try:
-        with RunningServer(settings, registry) as running:
-            def predict(_):
-                with Client(running.url) as client:
-                    return upload(client, "/predict/model/v1", CHELSEA_JPG)
-            with concurrent.futures.ThreadPoolExecutor(6) as threads:
-                responses = list(threads.map(predict, range(6)))
-    finally:
-        registry.close()
+                             batching_timeout_micros=5000, interpreters=1)
+    with RunningServer(settings, assembled=True) as running:
+        def predict(_):
+            with Client(running.url) as client:
+                return upload(client, "/predict/model/v1", CHELSEA_JPG)
+        with concurrent.futures.ThreadPoolExecutor(6) as threads:
+            responses = list(threads.map(predict, range(6)))
+        registry = running.parts.registry
     classes = [response.json()["predictions"][0]["classes"]
                for response in responses]
     assert all(items[0]["index"] == 285 for items in classes)

@@ -12,16 +12,21 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 
 import pytest
 
 from app.errors import InvalidInput, PayloadTooLarge
-from app.inference import fetching
-from app.inference.addresses import is_public_address, parse_ip_literal
-from app.inference.fetching import FetchPolicy, check_url, fetch
+from app.fetch import transport
+from app.fetch.addresses import is_public_address, parse_ip_literal
+from app.fetch.client import fetch, fetch_all
+from app.fetch.deadline import Deadline
+from app.fetch.policy import FetchPolicy
+from app.fetch.urls import check_url
+from app.settings import PROJECT_ROOT
 from tests.canary import (
-    BODY, Canary, drip_body, drip_headers, redirect, send_body)
+    BODY, Canary, drip_body, drip_headers, redirect, send_after, send_body)
 
 SECONDS_PER_TEST = 10
 LOOPBACK = ipaddress.ip_address("127.0.0.1")
@@ -110,6 +115,15 @@ def test_every_spelling_of_loopback_parses(spelling):
 
 
 @pytest.mark.parametrize("spelling", [
+    "127.0.0.1.", "127.0.0.1..", "127.1.", "0x7f000001.", "2130706433.",
+    "0177.0.0.1.", "0x7f.1.",
+])
+def test_trailing_dots_do_not_hide_an_address(spelling):
+    """Read an IPv4 literal with the DNS root's dot as that address."""
+    assert parse_ip_literal(spelling) == LOOPBACK
+
+
+@pytest.mark.parametrize("spelling", [
     "169.254.169.254", "2852039166", "0xa9fea9fe", "0xa9.0xfe.0xa9.0xfe",
     "0251.0376.0251.0376", "169.254.43518",
 ])
@@ -193,6 +207,94 @@ def test_check_url_refuses(url, reason):
     assert reason in caught.value.message
 
 
+# Every way a URL can spell an address, with the address it spells.  The
+# URL checker must read each as that address, with no DNS lookup, and
+# the default policy must refuse it.
+ADDRESS_SPELLINGS = [
+    ("127.0.0.1.", "127.0.0.1"),
+    ("127.0.0.1..", "127.0.0.1"),
+    ("127.1.", "127.0.0.1"),
+    ("0x7f000001.", "127.0.0.1"),
+    ("0X7F000001.", "127.0.0.1"),
+    ("2130706433.", "127.0.0.1"),
+    ("0177.0.0.1.", "127.0.0.1"),
+    ("\uff11\uff12\uff17\uff0e\uff10\uff0e\uff10\uff0e\uff11",
+     "127.0.0.1"),                                 # fullwidth digits, dots
+    ("127\u30020\u30020\u30021", "127.0.0.1"),     # ideographic full stop
+    ("127\uff610\uff610\uff611", "127.0.0.1"),     # halfwidth full stop
+    ("127.0.0.1\u3002", "127.0.0.1"),               # ... as the root's dot
+    ("\uff10\uff58\uff17\uff46\uff10\uff10\uff10\uff10\uff10\uff11",
+     "127.0.0.1"),                                 # fullwidth 0x7f000001
+    ("\u2460\u2461\u2466.\u24ea.\u24ea.\u2460",
+     "127.0.0.1"),                                 # circled digits
+    ("169.254.169.254.", "169.254.169.254"),
+    ("2852039166.", "169.254.169.254"),
+    ("\uff12\uff18\uff15\uff12\uff10\uff13\uff19\uff11\uff16\uff16",
+     "169.254.169.254"),                           # fullwidth decimal
+    ("10.0.0.1.", "10.0.0.1"),
+    ("0", "0.0.0.0"),
+    ("0.0.0.0.", "0.0.0.0"),
+    ("[::1]", "::1"),
+    ("[0:0:0:0:0:0:0:1]", "::1"),
+    ("[::ffff:127.0.0.1]", "::ffff:127.0.0.1"),
+    ("[::ffff:7f00:1]", "::ffff:127.0.0.1"),
+    ("[::FFFF:A9FE:A9FE]", "::ffff:169.254.169.254"),
+    ("[::127.0.0.1]", "::127.0.0.1"),
+    ("[64:ff9b::a9fe:a9fe]", "64:ff9b::169.254.169.254"),
+    ("[fd00:ec2::254]", "fd00:ec2::254"),
+    ("[fe80::1]", "fe80::1"),
+]
+
+
+def resolver_failing_the_test(host, *args, **kwargs):
+    """Stand in for DNS where no lookup may happen."""
+    pytest.fail(f"{host!r} was sent to the resolver")
+
+
+@pytest.mark.parametrize("spelling, expected", ADDRESS_SPELLINGS)
+def test_check_url_reads_every_address_spelling(spelling, expected):
+    """Read each spelling as its address, canonical in host and Host."""
+    checked = check_url(f"http://{spelling}:8080/x")
+    address = ipaddress.ip_address(expected)
+    assert checked.address == address
+    assert checked.host == str(address)
+    assert checked.host_header.startswith(
+        f"[{address}]" if address.version == 6 else str(address))
+
+
+@pytest.mark.parametrize("spelling, expected", ADDRESS_SPELLINGS)
+def test_address_spellings_are_refused_without_a_lookup(
+        no_connections, spelling, expected):
+    """Refuse each spelling as a non-public address, resolving nothing."""
+    assert not is_public_address(ipaddress.ip_address(expected))
+    with pytest.raises(InvalidInput) as caught:
+        fetch(f"http://{spelling}:8080/x", FetchPolicy(),
+              resolver_failing_the_test)
+    assert caught.value.code == "url_not_allowed"
+    assert "may not be fetched" in caught.value.message
+    assert no_connections == []
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("http://1.2.3.4.5/", "not a valid one"),
+    ("http://4294967296/", "not a valid one"),
+    ("http://127.0.0.08/", "not a valid one"),
+    ("http://0x/", "not a valid one"),
+    ("http://images.0x1f/", "not a valid one"),
+    ("http://\u0661\u0662\u0667.0.0.1/", "not a valid one"),
+    ("http://[v1.fe]/", "brackets"),
+    ("http://[fe80::1%25eth0]/", "zone"),
+])
+def test_malformed_addresses_are_refused_without_a_lookup(
+        no_connections, url, reason):
+    """Refuse a host that is neither a valid address nor a name."""
+    with pytest.raises(InvalidInput) as caught:
+        fetch(url, LOCAL_POLICY, resolver_failing_the_test)
+    assert caught.value.code == "url_not_allowed"
+    assert reason in caught.value.message
+    assert no_connections == []
+
+
 @pytest.fixture
 def canary():
     """Serve on 127.0.0.1, the one address the local policy allows."""
@@ -229,8 +331,8 @@ def no_connections(monkeypatch):
         attempts.append(args)
         raise AssertionError("a refused URL must not be connected to")
 
-    monkeypatch.setattr(fetching, "HTTPConnection", record)
-    monkeypatch.setattr(fetching, "HTTPSConnection", record)
+    monkeypatch.setattr(transport, "HTTPConnection", record)
+    monkeypatch.setattr(transport, "HTTPSConnection", record)
     return attempts
 
 
@@ -413,7 +515,7 @@ def test_body_exactly_at_the_limit_is_accepted(canary):
 def test_endless_body_stops_just_past_the_limit(canary, monkeypatch):
     """Read no more than max_bytes + 1 of an endless body."""
     sizes = []
-    real_read_body = fetching._read_body
+    real_read_body = transport.read_body
 
     def measured(response, policy, deadline):
         original_read = response.read
@@ -421,7 +523,7 @@ def test_endless_body_stops_just_past_the_limit(canary, monkeypatch):
             original_read(amount))
         return real_read_body(response, policy, deadline)
 
-    monkeypatch.setattr(fetching, "_read_body", measured)
+    monkeypatch.setattr(transport, "read_body", measured)
     canary.routes["/"] = send_body(b"x" * 3_000_000, declare_length=False)
     policy = FetchPolicy(allow_private=True, max_bytes=100_000,
                          address_allowed=only_loopback_one)
@@ -478,6 +580,109 @@ def test_https_to_a_plain_http_server_fails(canary):
     with pytest.raises(InvalidInput) as caught:
         fetch(f"https://127.0.0.1:{canary.port}/", LOCAL_POLICY)
     assert caught.value.code == "url_fetch_failed"
+
+
+# --- one deadline over all of a request's URLs ---------------------------
+
+SHARED_DEADLINE_POLICY = FetchPolicy(
+    allow_private=True, connect_timeout=1.0, read_timeout=1.0,
+    total_timeout=0.5, address_allowed=only_loopback_one)
+
+
+def test_fetch_all_returns_the_bodies_in_order(canary):
+    """Return each URL's body, in the order of the URLs."""
+    for number in range(3):
+        canary.routes[f"/{number}"] = send_body(BODY * (number + 1))
+    urls = [f"http://127.0.0.1:{canary.port}/{number}"
+            for number in (2, 0, 1)]
+    assert fetch_all(urls, LOCAL_POLICY) == [BODY * 3, BODY, BODY * 2]
+    assert [path for path, _ in canary.requests] == ["/2", "/0", "/1"]
+
+
+def test_fetch_all_of_nothing_is_nothing():
+    """Return no bodies for no URLs."""
+    assert fetch_all([], LOCAL_POLICY, resolver_failing_the_test) == []
+
+
+@pytest.mark.parametrize("route", [drip_body, drip_headers])
+def test_slow_urls_share_one_deadline(canary, route):
+    """Stop three dripping URLs after one total_timeout, not three."""
+    for number in range(3):
+        canary.routes[f"/slow/{number}"] = route
+    urls = [f"http://127.0.0.1:{canary.port}/slow/{number}"
+            for number in range(3)]
+    started = time.monotonic()
+    with pytest.raises(InvalidInput) as caught:
+        fetch_all(urls, SHARED_DEADLINE_POLICY)
+    elapsed = time.monotonic() - started
+    assert caught.value.code == "url_fetch_failed"
+    assert "longer than 0.5 seconds" in caught.value.message
+    assert 0.4 < elapsed < 1.0
+    assert [path for path, _ in canary.requests] == ["/slow/0"]
+
+
+def test_urls_each_in_time_are_not_in_time_together(canary):
+    """Count every URL's time against the one deadline of the batch."""
+    for number in range(3):
+        canary.routes[f"/wait/{number}"] = send_after(0.3)
+    urls = [f"http://127.0.0.1:{canary.port}/wait/{number}"
+            for number in range(3)]
+    assert fetch(urls[0], SHARED_DEADLINE_POLICY) == BODY
+    started = time.monotonic()
+    with pytest.raises(InvalidInput) as caught:
+        fetch_all(urls, SHARED_DEADLINE_POLICY)
+    elapsed = time.monotonic() - started
+    assert caught.value.code == "url_fetch_failed"
+    assert "fetching 3 URLs took longer than 0.5 seconds" in (
+        caught.value.message)
+    assert 0.4 < elapsed < 1.0
+    assert [path for path, _ in canary.requests] == [
+        "/wait/0", "/wait/0", "/wait/1"]
+
+
+def test_fetch_all_stops_at_the_first_refused_url(canary):
+    """Raise the first URL's refusal and fetch nothing after it."""
+    urls = [f"http://127.0.0.1:{canary.port}/",
+            f"http://127.0.0.2:{canary.port}/",
+            f"http://127.0.0.1:{canary.port}/"]
+    with pytest.raises(InvalidInput) as caught:
+        fetch_all(urls, LOCAL_POLICY)
+    assert caught.value.code == "url_not_allowed"
+    assert len(canary.requests) == 1
+
+
+def test_fetch_all_raises_too_large(canary):
+    """Raise PayloadTooLarge for an oversize body among several."""
+    policy = FetchPolicy(allow_private=True, max_bytes=len(BODY),
+                         address_allowed=only_loopback_one)
+    canary.routes["/big"] = send_body(BODY + b"x")
+    urls = [f"http://127.0.0.1:{canary.port}/",
+            f"http://127.0.0.1:{canary.port}/big"]
+    with pytest.raises(PayloadTooLarge) as caught:
+        fetch_all(urls, policy)
+    assert caught.value.code == "image_too_large"
+
+
+def test_expired_deadline_stops_before_the_lookup(no_connections):
+    """Resolve nothing once a shared deadline has passed."""
+    deadline = Deadline(0.0)
+    with deadline:
+        with pytest.raises(InvalidInput) as caught:
+            fetch("http://images.example/", LOCAL_POLICY,
+                  resolver_failing_the_test, deadline)
+    assert caught.value.code == "url_fetch_failed"
+    assert "longer than 0.0 seconds" in caught.value.message
+    assert no_connections == []
+
+
+def test_policy_import_leaves_urllib3_unloaded():
+    """Import the policy without urllib3, which only URLs need."""
+    result = subprocess.run(
+        [sys.executable, "-c",
+         "import sys, app.fetch, app.fetch.policy; "
+         "sys.exit('urllib3' in sys.modules)"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5)
+    assert result.returncode == 0, result.stderr
 
 
 # --- one DNS lookup, then the checked address -----------------------------

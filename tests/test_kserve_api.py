@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from app.inference.pipeline import ImageLimits, prepare_image
-from app.inference.registry import FAILED, ModelRegistry, ModelVersion
+from app.models.registry import FAILED, ModelRegistry, ModelVersion
 from tests.conftest import (
     DATA, MODEL_REPOSITORY, Client, RunningServer, make_settings,
     shared_registry)
@@ -65,19 +65,24 @@ def probabilities_of(response):
 
 
 def assert_v2_error(response, status):
-    """Check a V2 error: its status and a body of {"error": <message>}."""
+    """Check a V2 error: its status, {"error": <message>, "code": <code>}.
+
+    Return the code, so that a test can say which error it expects.
+    """
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"] == "application/json"
     body = response.json()
-    assert list(body) == ["error"]
+    assert list(body) == ["error", "code"]
     assert isinstance(body["error"], str) and body["error"]
+    assert isinstance(body["code"], str) and body["code"]
+    return body["code"]
 
 
 @pytest.fixture
 def failing_client(tmp_path):
     """Yield a client of a server whose model version 3 failed to load."""
     versions = dict(shared_registry().versions)
-    versions[3] = ModelVersion(3, {"name": MODEL}, FAILED, error="broken")
+    versions[3] = ModelVersion(3, None, FAILED, error="broken")
     registry = ModelRegistry(versions, 2)
     with RunningServer(make_settings(tmp_path), registry) as running:
         with Client(running.url) as client:

@@ -14,9 +14,11 @@ from app.errors import Unavailable
 from app.inference.pipeline import ImageLimits, predict
 from app.inference.postprocessing import (
     get_classes, to_probabilities, top_indices)
-from app.inference.registry import (
-    AVAILABLE, FAILED, LOADING, ModelRegistry, ModelRepositoryError,
-    ModelVersion, ModelVersionNotFound, load_registry)
+from app.models.loading import LoadOptions, load_registry
+from app.models.registry import (
+    AVAILABLE, FAILED, LOADING, ModelRegistry, ModelVersion,
+    ModelVersionNotFound)
+from app.models.repository import ModelRepositoryError
 from app.inference.runtime import InterpreterPool, ModelRunner
 from tests.conftest import DATA, MODEL_REPOSITORY, shared_registry
 
@@ -67,7 +69,7 @@ def copy_version(source, target_root, number, **changes):
 def test_drop_in_version_is_served_by_default(tmp_path):
     """A new folder with a higher number becomes the default version."""
     copy_version(VERSIONS[0], tmp_path, 7, name="my-classifier")
-    registry = load_registry(tmp_path, pool_size=1)
+    registry = load_registry(tmp_path, options=LoadOptions(pool_size=1))
     assert registry.default_version == 7
     assert registry.name == "my-classifier"
     assert registry.get().state == AVAILABLE
@@ -80,7 +82,7 @@ def test_corrupt_model_file_fails_its_version_only(tmp_path):
     with open(bad / "model.tflite", "r+b") as handle:
         handle.seek(1000)
         handle.write(b"\0" * 16)
-    registry = load_registry(tmp_path, pool_size=1)
+    registry = load_registry(tmp_path, options=LoadOptions(pool_size=1))
     assert registry.default_version == 1
     assert registry.find(2).state == FAILED
     assert "SHA-256" in registry.find(2).describe()["error"]
@@ -96,14 +98,16 @@ def test_unusable_repositories_fail_at_start(tmp_path):
         load_registry(tmp_path / "absent")
     copy_version(VERSIONS[0], tmp_path, 1)
     with pytest.raises(ModelRepositoryError, match="default model version"):
-        load_registry(tmp_path, default_version=5, pool_size=1)
+        load_registry(tmp_path, default_version=5,
+                      options=LoadOptions(pool_size=1))
 
 
 def test_background_load_serves_the_default_first(tmp_path):
     """The default version serves at once; the rest follows in a thread."""
     for number in (1, 2, 3):
         copy_version(VERSIONS[0], tmp_path, number)
-    registry = load_registry(tmp_path, pool_size=3, background=True)
+    registry = load_registry(tmp_path, options=LoadOptions(pool_size=3),
+                             background=True)
     try:
         default = registry.get()
         assert default.version == 3 and default.state == AVAILABLE
@@ -164,10 +168,10 @@ def test_waiting_borrowers_are_served_in_arrival_order():
     assert pool.waiting == 0
 
 
-def test_idle_runner_serves_only_an_otherwise_idle_pool():
+def test_lone_request_runner_serves_only_an_otherwise_idle_pool():
     """The many-thread runner answers lone requests, never overlapping ones."""
     pool = InterpreterPool(VERSIONS[0] / "model.tflite", 2, 1, 0.05,
-                           idle_threads=2)
+                           lone_request_threads=2)
     with pool.borrow() as lone:
         pass
     with pool.borrow() as again:
@@ -186,7 +190,7 @@ def test_idle_runner_serves_only_an_otherwise_idle_pool():
         stack.enter_context(pool.borrow())
         stack.enter_context(pool.borrow())
         holder.close()
-        # The idle runner is free again, but two requests are running:
+        # The lone-request runner is free again, but two requests run:
         # a third waits for a single-thread runner rather than take it.
         with pytest.raises(Unavailable):
             stack.enter_context(pool.borrow())
@@ -194,7 +198,7 @@ def test_idle_runner_serves_only_an_otherwise_idle_pool():
         assert after is lone
 
 
-def test_idle_runner_gives_the_same_scores():
+def test_lone_request_runner_gives_the_same_scores():
     """Threads inside an invoke change its speed, not its answer."""
     path = VERSIONS[0] / "model.tflite"
     one, two = ModelRunner(path, 1), ModelRunner(path, 2)
@@ -215,7 +219,7 @@ def test_filled_pool_has_every_interpreter():
 def test_version_still_loading_after_the_wait_is_503():
     """A request waits at most the wait timeout for a loading version."""
     versions = dict(shared_registry().versions)
-    versions[9] = ModelVersion(9, {}, LOADING)
+    versions[9] = ModelVersion(9, None, LOADING)
     registry = ModelRegistry(versions, 2, wait_timeout=0.05)
     with pytest.raises(Unavailable) as caught:
         registry.get(9)
@@ -227,7 +231,8 @@ def test_closing_while_loading_settles_every_version(tmp_path):
     """Closing stops the loader; no version is left LOADING."""
     for number in range(1, 6):
         copy_version(VERSIONS[0], tmp_path, number)
-    registry = load_registry(tmp_path, pool_size=2, background=True)
+    registry = load_registry(tmp_path, options=LoadOptions(pool_size=2),
+                             background=True)
     registry.close()
     states = {version.state for version in registry.versions.values()}
     assert LOADING not in states
@@ -242,7 +247,7 @@ def test_version_number_must_match_its_folder(tmp_path):
     target = copy_version(VERSIONS[0], tmp_path, 3)
     shutil.move(target, tmp_path / "4")
     with pytest.raises(ModelRepositoryError):
-        load_registry(tmp_path, pool_size=1)
+        load_registry(tmp_path, options=LoadOptions(pool_size=1))
 
 
 def test_pipeline_in_process_finds_the_cat():

@@ -29,11 +29,16 @@ def spec_operations(spec):
             for method in item if method in METHODS}
 
 
-def route_operations(app):
-    """Return ``{(METHOD, path)}`` of every route, in OpenAPI's notation."""
-    return {(route.method, re.sub(r"<(\w+)(?::[^>]*)?>", r"{\1}",
-                                  route.rule))
-            for route in app.routes}
+def route_operations(wsgi):
+    """Return ``{(METHOD, path)}`` of every route, in OpenAPI's notation.
+
+    A mounted sub-application's routes count under its prefix.
+    """
+    apps = [("", wsgi.default), *wsgi.mounts.items()]
+    return {(route.method,
+             (prefix + re.sub(r"<(\w+)(?::[^>]*)?>", r"{\1}",
+                              route.rule)).rstrip("/") or "/")
+            for prefix, app in apps for route in app.routes}
 
 
 def test_document_is_valid_openapi_3():
@@ -43,7 +48,7 @@ def test_document_is_valid_openapi_3():
 
 def test_every_route_is_documented_and_nothing_else(server):
     """Routes and documented operations are the same set."""
-    routes = route_operations(server.service.wsgi)
+    routes = route_operations(server.parts.wsgi)
     documented = spec_operations(load_spec())
     assert routes - documented == set(), "routes missing from the document"
     assert documented - routes == set(), "documented routes that don't exist"
@@ -91,3 +96,20 @@ def test_schemathesis_finds_no_server_error_and_no_spec_violation(tmp_path):
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr
     assert summary and summary.group(1) == summary.group(2)
     assert int(summary.group(1)) > 300
+
+
+def test_root_and_docs_slash_lead_to_the_documentation(client):
+    """GET / links to the docs; /docs/ redirects to the page."""
+    index = client.get("/")
+    assert index.status_code == 200
+    assert index.json()["docs"] == "/docs"
+    assert client.get(index.json()["openapi"]).status_code == 200
+    slash = client.get("/docs/", allow_redirects=False)
+    assert slash.status_code == 301
+    assert slash.headers["Location"].endswith("/docs")
+
+
+def test_document_names_no_fixed_server(client):
+    """Swagger UI's "Try it out" talks to whichever host served the page."""
+    servers = client.get("/openapi.json").json()["servers"]
+    assert [server["url"] for server in servers] == ["/"]

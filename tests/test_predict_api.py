@@ -72,11 +72,8 @@ def test_default_route_serves_the_highest_version(client):
 
 def test_default_version_comes_from_settings(tmp_path):
     """default_model_version picks the version /predict/model serves."""
-    from app.inference.registry import load_registry
-    from tests.conftest import MODEL_REPOSITORY
     settings = make_settings(tmp_path, default_model_version=1)
-    registry = load_registry(MODEL_REPOSITORY, 1, pool_size=1)
-    with RunningServer(settings, registry) as running:
+    with RunningServer(settings, assembled=True) as running:
         with Client(running.url) as client:
             response = upload(client, "/predict/model", CHELSEA_JPG)
     assert response.json()["model"]["version"] == 1
@@ -267,3 +264,18 @@ def test_ready_reports_the_model(client):
     """Readiness includes the model check."""
     assert client.get("/health/ready").json()["checks"] == {
         "store": "ok", "model": "ok"}
+
+
+def test_file_field_is_taken_like_image(client):
+    """A multipart field named file, as many forms name it, also works."""
+    response = client.post("/predict/model/v1", files=[
+        ("file", ("cat.jpg", CHELSEA_JPG, "image/jpeg"))])
+    assert classes_of(response)[0]["index"] == EGYPTIAN_MAU
+
+
+def test_wrong_field_name_is_told_the_right_one(client):
+    """A multipart upload under another name is told to use "image"."""
+    response = client.post("/predict/model/v1", files=[
+        ("photo", ("cat.jpg", CHELSEA_JPG, "image/jpeg"))])
+    assert_error(response, 400, "missing_image")
+    assert '"image"' in response.json()["error"]["message"]

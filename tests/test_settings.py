@@ -1,14 +1,16 @@
 """Settings: defaults from setup.cfg, overrides, and clear failures."""
 
 import dataclasses
+import logging
+import os
 import re
 from pathlib import Path
 
 import pytest
 
 from app.settings import (
-    DEFAULT_CONFIG, PROJECT_ROOT, Settings, SettingsError, describe,
-    load_settings)
+    DEFAULT_CONFIG, PROJECT_ROOT, Settings, SettingsError, defaults,
+    describe, load_settings)
 
 
 def test_defaults_come_from_setup_cfg():
@@ -88,8 +90,55 @@ def test_unknown_override_is_refused():
         load_settings(environ={}, overrides={"colour": "red"})
 
 
-def test_readme_documents_every_setting():
-    """The settings table of README.md names every setting."""
-    readme = (PROJECT_ROOT / "README.md").read_text()
-    for name, _, _ in describe():
-        assert f"| `{name}` |" in readme, name
+def test_operating_guide_documents_every_setting():
+    """The settings table of docs/operating.md names every setting."""
+    guide = (PROJECT_ROOT / "docs" / "operating.md").read_text()
+    for name, _, _, _ in describe():
+        assert f"| `{name}` |" in guide, name
+
+
+def test_setup_cfg_shows_the_defaults_of_the_code():
+    """setup.cfg changes nothing: it shows people the code's defaults."""
+    assert load_settings(environ={}) == defaults()
+
+
+def test_auto_means_one_interpreter_per_cpu():
+    """The value auto stands for the CPU count; numbers are taken as is."""
+    cpus = os.cpu_count() or 1
+    settings = load_settings(environ={"APP_INTERPRETERS": "auto",
+                                      "APP_LONE_REQUEST_THREADS": "0"})
+    assert settings.interpreters == cpus
+    assert settings.lone_request_threads == 0
+    assert load_settings(environ={
+        "APP_INTERPRETERS": "3"}).interpreters == 3
+    with pytest.raises(SettingsError, match="integer or auto"):
+        load_settings(environ={"APP_INTERPRETERS": "many"})
+
+
+def test_unknown_app_variable_is_warned_naming_the_closest(caplog):
+    """A misspelt APP_ variable is not silently ignored."""
+    with caplog.at_level(logging.WARNING, logger="app.settings"):
+        settings = load_settings(environ={"APP_PROT": "9000"})
+    assert settings.port == 8080
+    assert "APP_PROT" in caplog.text
+    assert "did you mean APP_PORT?" in caplog.text
+
+
+@pytest.mark.parametrize("layer,source", [
+    ("env", "APP_THREADS"), ("file", "bad.cfg"), ("flag", "--threads")])
+def test_errors_say_where_the_bad_value_came_from(tmp_path, layer, source):
+    """The message names the variable, file or flag, and no internals."""
+    config = tmp_path / "bad.cfg"
+    config.write_text("[app]\nthreads = many\n")
+    with pytest.raises(SettingsError) as caught:
+        if layer == "env":
+            load_settings(environ={"APP_THREADS": "many"})
+        elif layer == "file":
+            load_settings(config, environ={})
+        else:
+            load_settings(environ={}, overrides={"threads": "many"},
+                          override_sources={"threads": "--threads"})
+    message = str(caught.value)
+    assert "'threads' must be an integer" in message
+    assert "'many'" in message and source in message
+    assert "invalid literal" not in message and "base 10" not in message

@@ -10,10 +10,10 @@ import uuid
 import pytest
 
 from app.errors import Unavailable
-from app.settings import MAX_COUNT
 from app.words.redis_store import RedisWordStore
 from app.words.sqlite_store import SqliteWordStore
-from app.words.store import CountOutOfRange, WordExists, WordNotFound
+from app.words.store import (
+    MAX_COUNT, CountOutOfRange, WordExists, WordNotFound)
 from tests.redis_server import free_port
 
 

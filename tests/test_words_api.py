@@ -384,7 +384,7 @@ def test_health_routes(client):
 def test_ready_is_503_when_store_is_gone(tmp_path):
     """Readiness fails with 503 when the store cannot answer."""
     with RunningServer(make_settings(tmp_path)) as running:
-        running.service.store.close()
+        running.parts.store.close()
         with Client(running.url) as client:
             response = client.get("/health/ready")
             assert response.status_code == 503
@@ -406,3 +406,17 @@ def test_redis_outage_is_503(tmp_path):
         assert_error(client.get("/words/anything"), 503, "store_unavailable")
         assert_error(client.post("/words", json={"word": "a"}), 503,
                      "store_unavailable")
+
+
+@pytest.mark.parametrize("method,path,body", [
+    ("POST", "/words", {"word": "newline"}),
+    ("GET", "/words", None),
+    ("GET", "/words/absent", None),
+    ("GET", "/no/such/route", None),
+    ("GET", "/v2/models/none", None),
+])
+def test_json_answers_end_with_a_newline(client, method, path, body):
+    """Answers and errors end in a newline, so a shell prompt starts anew."""
+    response = client.request(method, path, json=body)
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.content.endswith(b"}\n")

@@ -38,8 +38,8 @@ class DynamicBatcher:
                  num_batch_threads, wait_timeout):
         """Start the batch threads; they borrow runners from ``pool``."""
         self._pool = pool
-        self._max_batch_size = max_batch_size
-        self._batch_timeout = batch_timeout
+        self.max_batch_size = max_batch_size
+        self.batch_timeout = batch_timeout
         self._wait_timeout = wait_timeout
         self._jobs = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -52,7 +52,7 @@ class DynamicBatcher:
 
     def run(self, batch):
         """Return the model's output for one request's batch of images."""
-        if batch.shape[0] >= self._max_batch_size:
+        if batch.shape[0] >= self.max_batch_size:
             return self._pool.run(batch)
         job = _Job(batch, concurrent.futures.Future())
         self._jobs.put(job)
@@ -83,15 +83,15 @@ class DynamicBatcher:
     def _collect(self, first):
         """Return jobs that fit one batch, and a job for the next one."""
         jobs, size = [first], first.batch.shape[0]
-        deadline = time.monotonic() + self._batch_timeout
-        while size < self._max_batch_size:
+        deadline = time.monotonic() + self.batch_timeout
+        while size < self.max_batch_size:
             remaining = deadline - time.monotonic()
             try:
                 job = self._jobs.get(timeout=max(remaining, 0))
             except queue.Empty:
                 break
             if job is _STOP or (size + job.batch.shape[0]
-                                > self._max_batch_size):
+                                > self.max_batch_size):
                 return jobs, job
             jobs.append(job)
             size += job.batch.shape[0]

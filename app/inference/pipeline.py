@@ -2,6 +2,7 @@
 
 import dataclasses
 
+from app.errors import InvalidInput, PayloadTooLarge
 from app.inference.decoding import decode_image
 from app.inference.postprocessing import get_classes, to_probabilities
 from app.inference.preprocessing import input_size, preprocess, stack
@@ -30,9 +31,18 @@ def prepare_image(data, input_spec, limits):
 
 def predict(model, images, top_k, limits):
     """Return the top_k classes of every encoded image, in input order."""
-    spec = model.metadata["input"]
-    batch = stack([prepare_image(data, spec, limits) for data in images])
-    scores = to_probabilities(
-        model.run(batch),
-        model.metadata["output"].get("activation", "softmax"))
+    contract = model.contract
+    batch = stack([prepare_image(data, contract.input, limits)
+                   for data in images])
+    scores = to_probabilities(model.run(batch), contract.activation)
     return [get_classes(row, top_k, model.labels) for row in scores]
+
+
+def check_batch_size(count, max_batch_size):
+    """Refuse an empty batch and one over the configured size."""
+    if count == 0:
+        raise InvalidInput("send at least one image", code="missing_image")
+    if count > max_batch_size:
+        raise PayloadTooLarge(
+            f"{count} images in one request; the limit is {max_batch_size}",
+            code="batch_too_large")

@@ -17,8 +17,9 @@ that would stall the request threads instead.
 Threads inside one invoke trade throughput for latency: on two cores,
 two threads per invoke answer a lone request a third faster, but under
 load they compete with the other interpreters for the same cores. So a
-pool can also hold one *idle* interpreter with more threads: it serves a
-request that finds no other runner of the pool lent out, and only then;
+pool can also hold one *lone-request* interpreter with more threads: it
+serves a request that finds no other runner of the pool lent out, and
+only then;
 overlapping requests get the single-thread runners.
 """
 
@@ -117,13 +118,14 @@ class InterpreterPool:
     """
 
     def __init__(self, model_path, size, num_threads, wait_timeout,
-                 idle_threads=0):
+                 lone_request_threads=0):
         """Create and warm up the first runner; the rest come on demand.
 
         ``size`` caps the runners with ``num_threads`` threads each;
         ``wait_timeout`` bounds a borrower's wait when all are lent out.
-        ``idle_threads`` above ``num_threads`` adds the idle runner (see
-        the module), which is then the first one created.
+        ``lone_request_threads`` above ``num_threads`` adds the
+        lone-request runner (see the module), which is then the first one
+        created.
         """
         self._model_path = model_path
         self._num_threads = num_threads
@@ -137,12 +139,16 @@ class InterpreterPool:
         self._free = []
         self._waiting = collections.deque()
         self._lent = 0
-        self._idle_runner = None
-        self._idle_runner_free = False
-        if idle_threads > num_threads:
-            self._idle_runner = ModelRunner(model_path, idle_threads)
-            self._idle_runner.warm_up()
-            self._idle_runner_free = True
+        self._lone_runner = None
+        self._lone_runner_free = False
+        #: Threads of the lone-request runner; 0 when there is none.
+        self.lone_request_threads = (
+            lone_request_threads if lone_request_threads > num_threads
+            else 0)
+        if self.lone_request_threads:
+            self._lone_runner = ModelRunner(model_path, lone_request_threads)
+            self._lone_runner.warm_up()
+            self._lone_runner_free = True
         else:
             first = self._create()
             first.warm_up()
@@ -150,8 +156,8 @@ class InterpreterPool:
 
     @property
     def created(self):
-        """Return how many runners exist so far, the idle one included."""
-        return len(self._runners) + (self._idle_runner is not None)
+        """Return how many runners exist, the lone-request one included."""
+        return len(self._runners) + (self._lone_runner is not None)
 
     @property
     def waiting(self):
@@ -175,25 +181,25 @@ class InterpreterPool:
     @property
     def input_shape(self):
         """Return the model's input shape for one image."""
-        return (self._idle_runner or self._runners[0]).input_shape
+        return (self._lone_runner or self._runners[0]).input_shape
 
     @property
     def input_dtype(self):
         """Return the NumPy dtype the model's input takes."""
-        return (self._idle_runner or self._runners[0]).input_dtype
+        return (self._lone_runner or self._runners[0]).input_dtype
 
     @contextlib.contextmanager
     def borrow(self):
         """Lend one runner to the calling thread for a with-block.
 
-        The idle runner if nothing else is lent out; else a free
+        The lone-request runner if nothing else is lent out; else a free
         single-thread runner, else a new one while the pool is below its
         size, else the next one given back, in arrival order.
         """
         with self._lock:
-            if self._idle_runner_free and self._lent == 0:
-                self._idle_runner_free = False
-                runner = self._idle_runner
+            if self._lone_runner_free and self._lent == 0:
+                self._lone_runner_free = False
+                runner = self._lone_runner
             else:
                 runner = self._free.pop() if self._free else None
             if runner is not None:
@@ -213,12 +219,13 @@ class InterpreterPool:
     def _give_back(self, runner, lent=True):
         """Hand a runner to the longest-waiting borrower, or keep it free.
 
-        The idle runner is never handed over: waiting borrowers mean the
-        pool is busy, and then it would only compete for the cores.
+        The lone-request runner is never handed over: waiting borrowers
+        mean the pool is busy, and then it would only compete for the
+        cores.
         """
         with self._lock:
-            if runner is self._idle_runner:
-                self._idle_runner_free = True
+            if runner is self._lone_runner:
+                self._lone_runner_free = True
             elif self._waiting:
                 handoff = self._waiting.popleft()
                 handoff.runner = runner

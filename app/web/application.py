@@ -1,67 +1,58 @@
-"""Assemble the WSGI application: plugins, error pages and the route table."""
+"""Assemble the WSGI application: the service's routes and its protocols.
 
-import dataclasses
+Each protocol with an error shape of its own (the Open Inference Protocol
+under /v2) is a Bottle application of its own, with its own plugins and
+error pages, and :class:`PrefixDispatcher` hands it every request under
+its prefix. Bottle's ``mount`` does not fit: with a prefix ending in "/"
+it merges the child's routes into the parent, so a path under the prefix
+that matches no child route gets the parent's error page; without the
+slash it forwards a path the parent has already decoded, and the child's
+second decoding fails on any non-Latin-1 path with a 500.
+"""
 
 import bottle
 
-from app.inference.decoding import configure_pillow
-from app.inference.registry import Batching, ModelRegistry, load_registry
+from app.web import kserve
 from app.web.docs import DocsRoutes
 from app.web.health import HealthRoutes
-from app.web.kserve import KServeRoutes
-from app.web.plugins import ServiceErrorPlugin, install_error_pages
+from app.web.plugins import install_json_handling
 from app.web.predict import PredictRoutes
 from app.web.words import WordRoutes
-from app.words.store import WordStore, make_store
 
 
-@dataclasses.dataclass
-class Service:
-    """The WSGI app together with the resources it owns."""
-
-    wsgi: bottle.Bottle
-    store: WordStore
-    registry: ModelRegistry
-    owns_registry: bool = True
-
-    def close(self):
-        """Release the resources once the server has stopped.
-
-        A registry that was handed in is shared, so its owner closes it.
-        """
-        self.store.close()
-        if self.owns_registry:
-            self.registry.close()
-
-
-def create_app(settings, store=None, registry=None):
-    """Build the service from settings; given resources are used as is.
-
-    The default model version is loaded and warmed up here, before the
-    server accepts a connection, so /health/ready is true from the first
-    request; the other versions load in the background.
-    """
-    configure_pillow(settings.max_image_pixels)
-    owns_registry = registry is None
-    if owns_registry:
-        registry = load_registry(
-            settings.model_repository, settings.default_model_version,
-            pool_size=settings.interpreters or None,
-            num_threads=settings.interpreter_threads,
-            idle_threads=settings.idle_interpreter_threads or None,
-            wait_timeout=settings.inference_wait_timeout,
-            batching=Batching(settings.batching_max_size,
-                              settings.batching_timeout_micros / 1e6,
-                              settings.batching_threads),
-            background=True)
-    store = store if store is not None else make_store(settings)
-    app = bottle.Bottle(catchall=True, autojson=True)
-    app.install(ServiceErrorPlugin(settings.max_body_bytes))
-    install_error_pages(app)
+def make_app(settings, store, registry):
+    """Return the WSGI app serving the store and the model registry."""
+    app = bottle.Bottle()
+    install_json_handling(app, settings.max_body_bytes)
     WordRoutes(store, settings).install(app)
     PredictRoutes(registry, settings).install(app)
-    KServeRoutes(registry, settings).install(app)
     HealthRoutes({"store": store.ping,
                   "model": registry.check_ready}).install(app)
     DocsRoutes().install(app)
-    return Service(app, store, registry, owns_registry)
+    return PrefixDispatcher(app, {"/v2": kserve.make_app(registry, settings)})
+
+
+class PrefixDispatcher:
+    """Send each request to the app mounted at its path's prefix.
+
+    A request for ``/v2`` or ``/v2/...`` goes to the app mounted at
+    ``/v2`` with the prefix moved from ``PATH_INFO`` to ``SCRIPT_NAME``,
+    as WSGI expects of a mounted app; every other request goes to the
+    default app.
+    """
+
+    def __init__(self, default, mounts):
+        """Take the default app and ``{prefix: app}``, prefixes without /."""
+        self.default = default
+        self.mounts = dict(mounts)
+
+    def __call__(self, environ, start_response):
+        """Serve one WSGI request."""
+        path = environ.get("PATH_INFO", "")
+        for prefix, app in self.mounts.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME",
+                                                     "") + prefix
+                environ["PATH_INFO"] = path[len(prefix):]
+                return app(environ, start_response)
+        return self.default(environ, start_response)

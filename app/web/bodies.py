@@ -100,8 +100,8 @@ def parse_text(content_type, data):
                            code="invalid_text") from None
 
 
-def read_multipart_files(content_type, data, field, max_files):
-    """Return the contents of every part named ``field``, in order.
+def read_multipart_files(content_type, data, fields, max_files):
+    """Return the contents of every part named one of ``fields``, in order.
 
     The body is already in memory and bounded, so parts are kept in memory
     too; the part count is bounded so that a flood of tiny parts is a 413
@@ -117,7 +117,7 @@ def read_multipart_files(content_type, data, field, max_files):
         part_limit=max_files + _EXTRA_PARTS, memory_limit=len(data) + 1,
         spool_limit=len(data) + 1)
     try:
-        return [part.raw for part in parser if part.name == field]
+        return [part.raw for part in parser if part.name in fields]
     except multipart.ParserLimitReached:
         raise PayloadTooLarge(
             f"more than {max_files} files in one request",

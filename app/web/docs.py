@@ -1,4 +1,4 @@
-"""The API's own description: OpenAPI document and a local Swagger UI."""
+"""The API's own description: an index, the OpenAPI document, Swagger UI."""
 
 import functools
 import json
@@ -62,9 +62,15 @@ class DocsRoutes:
 
     def install(self, app):
         """Add the documentation routes to a Bottle app."""
+        app.route("/", "GET", self.index)
         app.route("/openapi.json", "GET", self.openapi)
         app.route("/docs", "GET", self.docs)
-        app.route("/docs/<asset>", "GET", self.asset)
+        app.route("/docs/<asset:re:[^/]*>", "GET", self.asset)
+
+    def index(self):
+        """Point a visitor of the root at the documentation and health."""
+        return {"docs": "/docs", "openapi": "/openapi.json",
+                "health": "/health/ready", "models": "/models"}
 
     def openapi(self):
         """Return the OpenAPI document."""
@@ -77,7 +83,9 @@ class DocsRoutes:
         return self._rendered[1]
 
     def asset(self, asset):
-        """Return one of Swagger UI's static files."""
+        """Return one of Swagger UI's static files; /docs/ is the page."""
+        if not asset:
+            bottle.redirect("/docs", 301)
         if asset not in ASSETS:
             raise bottle.HTTPError(404)
         return bottle.static_file(asset,

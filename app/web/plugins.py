@@ -1,5 +1,13 @@
-"""Cross-cutting HTTP concerns: body limits and JSON errors on every route."""
+"""Bottle plugins and error pages shared by the app and its sub-apps.
 
+Each plugin has one job: :class:`BodyLimitPlugin` reads the request body
+within the route's limit, :class:`ServiceErrorPlugin` renders domain
+errors as JSON. Bottle gives a mounted sub-application none of its
+parent's plugins, so :func:`install_json_handling` installs them all on
+each application with the error shape of its protocol.
+"""
+
+import functools
 import json
 import logging
 
@@ -10,6 +18,7 @@ from app.web.bodies import read_bounded_body
 
 log = logging.getLogger(__name__)
 
+BODY_LIMIT_KEY = "body_limit.max_bytes"
 _CODES = {
     400: "bad_request", 404: "not_found", 405: "method_not_allowed",
     413: "payload_too_large", 500: "internal_error",
@@ -21,67 +30,101 @@ _MESSAGES = {
 }
 
 
-def error_body(code, message):
-    """Return the JSON error body in the shape the request's path calls for.
+def dumps(value):
+    """Return value as JSON text ending in a newline, as a terminal wants."""
+    return json.dumps(value) + "\n"
 
-    The Open Inference Protocol (KServe V2) routes under /v2 answer
-    ``{"error": message}``, which its clients parse; all others answer
-    ``{"error": {"code": ..., "message": ...}}``.
-    """
-    path = bottle.request.path
-    if path == "/v2" or path.startswith("/v2/"):
-        return {"error": message}
+
+def service_error_body(code, message):
+    """Return the service's own error shape."""
     return {"error": {"code": code, "message": message}}
 
 
 def json_response(status, body, headers=None):
     """Return an HTTPResponse carrying body as JSON."""
-    response = bottle.HTTPResponse(
-        json.dumps(body), status, headers or {})
+    response = bottle.HTTPResponse(dumps(body), status, headers or {})
     response.content_type = "application/json"
     return response
 
 
+def body_limit(max_bytes):
+    """Return the route option that sets the route's body limit."""
+    return {BODY_LIMIT_KEY: max_bytes}
+
+
+class BodyLimitPlugin:
+    """Read each request body within its route's limit before the handler.
+
+    A route sets its limit with ``**body_limit(n)``; others get the
+    plugin's default.
+    """
+
+    name = "body_limit"
+    api = 2
+
+    def __init__(self, default_max_bytes):
+        """Use default_max_bytes where a route sets no limit."""
+        self.default_max_bytes = default_max_bytes
+
+    def apply(self, callback, route):
+        """Wrap one route's handler."""
+        limit = route.config.get(BODY_LIMIT_KEY, self.default_max_bytes)
+
+        @functools.wraps(callback)
+        def read_body_then_handle(*args, **kwargs):
+            read_bounded_body(bottle.request.environ, limit)
+            return callback(*args, **kwargs)
+        return read_body_then_handle
+
+
 class ServiceErrorPlugin:
-    """Read the body within the route's limit and render ServiceErrors."""
+    """Render every ServiceError a handler raises as a JSON error."""
 
     name = "service_errors"
     api = 2
 
-    def __init__(self, default_body_limit):
-        """Use default_body_limit where a route sets no ``body_limit``."""
-        self.default_body_limit = default_body_limit
+    def __init__(self, render=service_error_body):
+        """Take ``render(code, message) -> dict``, the protocol's shape."""
+        self.render = render
 
     def apply(self, callback, route):
         """Wrap one route's handler."""
-        limit = route.config.get("body_limit", self.default_body_limit)
-
-        def wrapper(*args, **kwargs):
+        @functools.wraps(callback)
+        def handle_service_errors(*args, **kwargs):
             try:
-                read_bounded_body(bottle.request.environ, limit)
                 return callback(*args, **kwargs)
             except ServiceError as error:
-                return json_response(error.status,
-                                     error_body(error.code, error.message))
-        return wrapper
+                return json_response(
+                    error.status, self.render(error.code, error.message))
+        return handle_service_errors
 
 
-def render_http_error(error):
+def install_json_handling(app, default_max_bytes,
+                          render=service_error_body):
+    """Give an app JSON bodies, body limits and JSON errors of one shape.
+
+    Plugins installed first wrap the outside, so errors raised while the
+    body is read are rendered too; Bottle's own errors (404, 405, an
+    unhandled exception) go through the error page in the same shape.
+    """
+    app.uninstall("json")
+    app.install(bottle.JSONPlugin(json_dumps=dumps))
+    app.install(ServiceErrorPlugin(render))
+    app.install(BodyLimitPlugin(default_max_bytes))
+    app.default_error_handler = functools.partial(
+        render_http_error, render=render)
+
+
+def render_http_error(error, render=service_error_body):
     """Render Bottle's own errors (404, 405, 500, ...) as JSON."""
     status = error.status_code
     if status >= 500:
         log.error("unhandled error on %s %s: %s", bottle.request.method,
-                  bottle.request.path, error.traceback or error.exception)
+                  bottle.request.fullpath, error.traceback or error.exception)
     template = _MESSAGES.get(status)
     message = template.format(method=bottle.request.method,
-                              path=bottle.request.path) if template else (
+                              path=bottle.request.fullpath) if template else (
         error.body if isinstance(error.body, str) and error.body
         else error.status_line)
     bottle.response.content_type = "application/json"
-    return json.dumps(error_body(_CODES.get(status, f"http_{status}"),
-                                 message))
-
-
-def install_error_pages(app):
-    """Make every error page of the app JSON, whichever status it has."""
-    app.default_error_handler = render_http_error
+    return dumps(render(_CODES.get(status, f"http_{status}"), message))

@@ -3,12 +3,16 @@
 import bottle
 
 from app.errors import InvalidInput, UnsupportedMediaType
-from app.inference.fetch_policy import FetchPolicy
-from app.inference.instances import check_batch_size, read_instances
-from app.inference.pipeline import ImageLimits, predict
+from app.fetch.policy import FetchPolicy
+from app.inference.pipeline import ImageLimits, check_batch_size, predict
 from app.web.bodies import (
     is_json_type, media_type, parse_json_object, read_multipart_files)
+from app.web.instances import read_instances
+from app.web.plugins import body_limit
 
+# "image" is the documented field; "file" is what many upload forms and
+# HTTP tools name a file field by default.
+IMAGE_FIELDS = ("image", "file")
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp",
                          "image/gif", "image/bmp"})
 
@@ -32,10 +36,10 @@ class PredictRoutes:
 
     def install(self, app):
         """Add the prediction and model routes to a Bottle app."""
-        limit = self.settings.max_upload_bytes
-        app.route("/predict/model", "POST", self.predict, body_limit=limit)
+        limit = body_limit(self.settings.max_upload_bytes)
+        app.route("/predict/model", "POST", self.predict, **limit)
         app.route("/predict/model/v<version:int>", "POST", self.predict,
-                  body_limit=limit)
+                  **limit)
         app.route("/models", "GET", self.list_versions)
         app.route("/models/v<version:int>", "GET", self.describe_version)
 
@@ -65,8 +69,11 @@ class PredictRoutes:
             # boundary is case-sensitive: read the header as sent.
             images = read_multipart_files(
                 request.get_header("Content-Type", ""), request.body.read(),
-                "image",
-                self.settings.max_batch_size)
+                IMAGE_FIELDS, self.settings.max_batch_size)
+            if not images:
+                raise InvalidInput(
+                    "send at least one image, as a multipart field named "
+                    '"image"', code="missing_image")
             check_batch_size(len(images), self.settings.max_batch_size)
             return images
         if kind in IMAGE_TYPES:

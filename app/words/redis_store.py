@@ -11,9 +11,9 @@ them as doubles and lose precision above 2**53.
 import redis
 
 from app.errors import Unavailable
-from app.settings import MAX_COUNT
 from app.words.store import (
-    CountOutOfRange, WordExists, WordNotFound, WordStore, translate_errors)
+    MAX_COUNT, CountOutOfRange, WordExists, WordNotFound, WordStore,
+    translate_errors)
 
 # Optimistic transactions retry only when another client changed the same
 # word in between; this many conflicts in a row means a pathological load.

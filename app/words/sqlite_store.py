@@ -10,10 +10,10 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from app.settings import MAX_COUNT
 from app.words.group_commit import GroupCommit
 from app.words.store import (
-    CountOutOfRange, WordExists, WordNotFound, WordStore, translate_errors)
+    MAX_COUNT, CountOutOfRange, WordExists, WordNotFound, WordStore,
+    translate_errors)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS words (

@@ -1,9 +1,13 @@
-"""The word store interface, its errors, and the factory that picks one."""
+"""The word store interface, the count range, and the errors stores raise."""
 
 import abc
 import functools
 
 from app.errors import Conflict, NotFound, Unavailable
+
+# Counts are signed 64-bit integers in both stores (SQLite's INTEGER, and
+# what clients in most languages can hold), never negative.
+MAX_COUNT = 2 ** 63 - 1
 
 
 class WordExists(Conflict):
@@ -94,14 +98,3 @@ def translate_errors(*backend_errors):
             setattr(cls, name, wrap(getattr(cls, name)))
         return cls
     return decorate
-
-
-def make_store(settings):
-    """Build the store that ``settings.store`` names."""
-    if settings.store == "redis":
-        from app.words.redis_store import RedisWordStore
-        return RedisWordStore(settings.redis_url, settings.redis_key_prefix,
-                              settings.redis_timeout)
-    from app.words.sqlite_store import SqliteWordStore
-    return SqliteWordStore(settings.sqlite_path,
-                           busy_timeout_ms=settings.sqlite_busy_timeout_ms)

@@ -4,7 +4,7 @@ import re
 import unicodedata
 
 from app.errors import InvalidInput
-from app.settings import MAX_COUNT
+from app.words.store import MAX_COUNT
 
 MAX_WORD_LENGTH = 64
 # Letters and digits (``[^\W_]`` is \w without the underscore), with single

@@ -18,8 +18,7 @@ import numpy as np
 
 from app.errors import InvalidInput
 from app.inference.decoding import decode_base64
-from app.inference.instances import check_batch_size
-from app.inference.pipeline import prepare_image
+from app.inference.pipeline import check_batch_size, prepare_image
 from app.inference.preprocessing import stack
 
 DATATYPES = {"float32": "FP32", "uint8": "UINT8", "int8": "INT8"}
@@ -38,19 +37,20 @@ class InferenceRequest:
     batch: np.ndarray
 
 
-def tensor_metadata(spec, default_name, datatype=None):
+def tensor_metadata(spec, name, datatype=None):
     """Return a model.json tensor as V2 metadata, the batch axis as -1."""
-    return {"name": spec.get("name", default_name),
+    return {"name": name,
             "datatype": datatype or DATATYPES[spec["dtype"]],
             "shape": [-1, *spec["shape"][1:]]}
 
 
 def model_metadata(model, versions):
     """Return the V2 metadata of one available model version."""
+    contract = model.contract
     return {"name": model.name, "versions": [str(v) for v in versions],
             "platform": PLATFORM,
-            "inputs": [tensor_metadata(model.metadata["input"], "input")],
-            "outputs": [tensor_metadata(model.metadata["output"], "output",
+            "inputs": [tensor_metadata(contract.input, contract.input_name)],
+            "outputs": [tensor_metadata(contract.output, contract.output_name,
                                         _OUTPUT_DATATYPE)]}
 
 
@@ -61,7 +61,7 @@ def read_inference_request(body, model, limits, max_batch_size):
     if request_id is not None and not isinstance(request_id, str):
         raise _invalid('"id" must be a string')
     _check_parameters(body, "request")
-    output_name = model.metadata["output"].get("name", "output")
+    output_name = model.contract.output_name
     for output in _list_of_objects(body.get("outputs", []), "outputs"):
         _check_keys(output, "output", {"name", "parameters"}, ("name",))
         if output["name"] != output_name:
@@ -74,19 +74,20 @@ def read_inference_request(body, model, limits, max_batch_size):
     _check_keys(tensor, "input", _INPUT_KEYS,
                 ("name", "shape", "datatype", "data"))
     _check_parameters(tensor, "input")
-    spec = model.metadata["input"]
+    spec = model.contract.input
     if tensor["datatype"] == "BYTES":
         images = read_encoded_images(tensor, max_batch_size,
                                      limits.max_image_bytes)
         batch = stack([prepare_image(data, spec, limits) for data in images])
     else:
-        batch = read_tensor(tensor, spec, max_batch_size)
+        batch = read_tensor(tensor, spec, model.contract.input_name,
+                            max_batch_size)
     return InferenceRequest(request_id, batch)
 
 
-def read_tensor(tensor, spec, max_batch_size):
+def read_tensor(tensor, spec, name, max_batch_size):
     """Return the model's input tensor given in a request, as an array."""
-    name, datatype = spec.get("name", "input"), DATATYPES[spec["dtype"]]
+    datatype = DATATYPES[spec["dtype"]]
     if tensor["name"] != name:
         raise _invalid(f"unknown input {tensor['name']!r}; the model takes "
                        f"{name!r} ({datatype}) or BYTES encoded images")
@@ -118,14 +119,14 @@ def read_encoded_images(tensor, max_batch_size, max_image_bytes):
     return [decode_base64(value, max_image_bytes) for value in values]
 
 
-def inference_response(model, request_id, probabilities, name):
+def inference_response(model, request_id, probabilities):
     """Return the V2 inference response for a batch of probabilities."""
     response = {"model_name": model.name,
                 "model_version": str(model.version)}
     if request_id is not None:
         response["id"] = request_id
     response["outputs"] = [{
-        "name": name, "datatype": _OUTPUT_DATATYPE,
+        "name": model.contract.output_name, "datatype": _OUTPUT_DATATYPE,
         "shape": list(probabilities.shape),
         "data": probabilities.astype(np.float32).ravel().tolist()}]
     return response

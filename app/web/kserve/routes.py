@@ -1,7 +1,6 @@
-"""Open Inference Protocol (KServe V2) REST routes: parse, run, render.
+"""Open Inference Protocol (KServe V2) REST handlers: parse, run, render.
 
-Errors on these routes are ``{"error": "<message>"}``, as the protocol
-asks; :mod:`app.web.plugins` picks that shape for every path under /v2.
+Paths here are relative to the mount point, /v2.
 """
 
 import bottle
@@ -9,18 +8,23 @@ import bottle
 from app.errors import InvalidInput, NotFound
 from app.inference.pipeline import ImageLimits
 from app.inference.postprocessing import to_probabilities
-from app.inference.registry import AVAILABLE
-from app.inference.tensors import (
-    inference_response, model_metadata, read_inference_request)
+from app.models.registry import AVAILABLE
 from app.web.bodies import parse_json_object
-from app.web.plugins import json_response
+from app.web.kserve.tensors import (
+    inference_response, model_metadata, read_inference_request)
+from app.web.plugins import body_limit, json_response
 
 SERVER_NAME = "word-count-and-image-classification"
 SERVER_VERSION = "1.0.0"
 # Sent by Triton's client when tensors travel as binary after the JSON.
 _BINARY_HEADER = "Inference-Header-Content-Length"
-_MODEL = "/v2/models/<name>"
-_VERSION = "/v2/models/<name>/versions/<version>"
+_MODEL = "/models/<name>"
+_VERSION = "/models/<name>/versions/<version>"
+
+
+def error_body(code, message):
+    """Return the protocol's error shape, with the service's code beside."""
+    return {"error": message, "code": code}
 
 
 class KServeRoutes:
@@ -33,15 +37,15 @@ class KServeRoutes:
         self.limits = ImageLimits.from_settings(settings)
 
     def install(self, app):
-        """Add the /v2 routes to a Bottle app."""
-        app.route("/v2/health/live", "GET", self.live)
-        app.route("/v2/health/ready", "GET", self.ready)
-        app.route("/v2", "GET", self.server_metadata)
-        limit = self.settings.max_upload_bytes
+        """Add the V2 routes to the sub-application."""
+        app.route("/health/live", "GET", self.live)
+        app.route("/health/ready", "GET", self.ready)
+        app.route("/", "GET", self.server_metadata)
+        limit = body_limit(self.settings.max_upload_bytes)
         for path in (_MODEL, _VERSION):
             app.route(path, "GET", self.metadata)
             app.route(path + "/ready", "GET", self.model_ready)
-            app.route(path + "/infer", "POST", self.infer, body_limit=limit)
+            app.route(path + "/infer", "POST", self.infer, **limit)
 
     def live(self):
         """Answer as long as the process can handle a request."""
@@ -49,8 +53,7 @@ class KServeRoutes:
 
     def ready(self):
         """Tell whether every model version is ready; 400 means no."""
-        ready = all(model.state == AVAILABLE
-                    for model in self.registry.versions.values())
+        ready = self.registry.all_available()
         return json_response(200 if ready else 400, {"ready": ready})
 
     def server_metadata(self):
@@ -81,12 +84,9 @@ class KServeRoutes:
         request = read_inference_request(
             parse_json_object(content_type, bottle.request.body.read()),
             model, self.limits, self.settings.max_batch_size)
-        probabilities = to_probabilities(
-            model.run(request.batch),
-            model.metadata["output"].get("activation", "softmax"))
-        return inference_response(
-            model, request.request_id, probabilities,
-            model.metadata["output"].get("name", "output"))
+        probabilities = to_probabilities(model.run(request.batch),
+                                         model.contract.activation)
+        return inference_response(model, request.request_id, probabilities)
 
     def _find(self, name, version):
         """Return a model version by V2 name and version, whatever its state.

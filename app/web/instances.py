@@ -2,33 +2,25 @@
 
 ``{"instances": [{"b64": "..."}, {"url": "https://..."}]}``, optionally with
 TF Serving's ``"signature_name"``, which is accepted and ignored since the
-model has one signature. Every instance is checked before anything is
-fetched, so a malformed last instance costs no download.
+model has one signature. Every instance is checked and every base64 image
+decoded before anything is fetched, so a malformed instance costs no
+download; the URLs of one request share one fetch deadline.
 """
 
-from app.errors import InvalidInput, PayloadTooLarge
+from app.errors import InvalidInput
 from app.inference.decoding import decode_base64
+from app.inference.pipeline import check_batch_size
 
 _BODY_KEYS = {"instances", "signature_name"}
 _SOURCES = ("b64", "url")
 
 
-def check_batch_size(count, max_batch_size):
-    """Refuse an empty batch and one over the configured size."""
-    if count == 0:
-        raise InvalidInput("send at least one image", code="missing_image")
-    if count > max_batch_size:
-        raise PayloadTooLarge(
-            f"{count} images in one request; the limit is {max_batch_size}",
-            code="batch_too_large")
-
-
 def read_instances(body, max_batch_size, max_image_bytes, fetch_policy,
-                   fetcher=None):
+                   fetch_all=None):
     """Return the encoded image bytes of every instance, in order.
 
-    ``fetch_policy`` None means URL instances are turned off; ``fetcher``
-    None means :func:`app.inference.fetching.fetch`.
+    ``fetch_policy`` None means URL instances are turned off;
+    ``fetch_all`` None means :func:`app.fetch.client.fetch_all`.
     """
     unknown = sorted(set(body) - _BODY_KEYS)
     if unknown:
@@ -41,16 +33,21 @@ def read_instances(body, max_batch_size, max_image_bytes, fetch_policy,
     check_batch_size(len(instances), max_batch_size)
     sources = [_source_of(number, instance)
                for number, instance in enumerate(instances)]
-    if fetch_policy is None and any(kind == "url" for kind, _ in sources):
+    urls = [value for kind, value in sources if kind == "url"]
+    if urls and fetch_policy is None:
         raise InvalidInput("URL instances are turned off on this server",
                            code="url_not_allowed")
-    if fetcher is None:
-        # Imported on first use: urllib3 adds about 25 ms to every start
-        # of a service that may never be sent a URL.
-        from app.inference.fetching import fetch as fetcher
-    return [decode_base64(value, max_image_bytes) if kind == "b64"
-            else fetcher(value, fetch_policy)
-            for kind, value in sources]
+    images = [decode_base64(value, max_image_bytes) if kind == "b64"
+              else None for kind, value in sources]
+    if urls:
+        if fetch_all is None:
+            # Imported on first use: urllib3 adds about 25 ms to every
+            # start of a service that may never be sent a URL.
+            from app.fetch.client import fetch_all
+        fetched = iter(fetch_all(urls, fetch_policy))
+        images = [next(fetched) if image is None else image
+                  for image in images]
+    return images
 
 
 def _source_of(number, instance):

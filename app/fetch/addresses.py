@@ -55,6 +55,10 @@ _NON_PUBLIC_V6 = tuple(ipaddress.IPv6Network(network) for network in (
 # numbers and dots only; anything else must not reach inet_aton, which
 # ignores whatever follows a space.
 _LEGACY_IPV4 = re.compile(r"[0-9][0-9a-fA-FxX.]*\Z")
+# A last label that is a decimal or hexadecimal number makes a host an
+# IPv4 address to URL parsers (WHATWG), never a name: no top-level domain
+# is numeric.
+_NUMERIC_LABEL = re.compile(r"(?:[0-9]+|0[xX][0-9a-fA-F]*)\Z")
 
 
 def is_public_address(ip):
@@ -96,10 +100,12 @@ def _is_public_v6(ip):
 def parse_ip_literal(host):
     """Return the address that ``host`` spells, or None for a name.
 
-    Accepts every spelling a resolver would take as an address: IPv6
-    with or without brackets (``::ffff:127.0.0.1`` stays IPv6), dotted
-    IPv4, and the legacy IPv4 forms of ``inet_aton``: one to four parts,
-    each decimal, octal (leading 0) or hexadecimal (0x).
+    Accepts every spelling a resolver or URL parser would take as an
+    address: IPv6 with or without brackets (``::ffff:127.0.0.1`` stays
+    IPv6), dotted IPv4, and the legacy IPv4 forms of ``inet_aton``: one
+    to four parts, each decimal, octal (leading 0) or hexadecimal (0x),
+    with or without trailing dots (``127.1.`` is 127.0.0.1).  Only ASCII
+    is read here: map a Unicode host to ASCII (IDNA) first.
     """
     if host.startswith("[") and host.endswith("]"):
         try:
@@ -110,9 +116,22 @@ def parse_ip_literal(host):
         return ipaddress.ip_address(host)
     except ValueError:
         pass
-    if not _LEGACY_IPV4.match(host):
+    # The dot of the DNS root is no part of the address, but inet_aton
+    # refuses it.
+    ipv4 = host.rstrip(".")
+    if not _LEGACY_IPV4.match(ipv4):
         return None
     try:
-        return ipaddress.IPv4Address(socket.inet_aton(host))
+        return ipaddress.IPv4Address(socket.inet_aton(ipv4))
     except OSError:
         return None
+
+
+def looks_numeric(host):
+    """Tell whether ``host`` ends in a number, as only an address does.
+
+    Such a host that ``parse_ip_literal`` cannot read (``1.2.3.4.5``,
+    ``4294967296``, ``127.0.0.08``) is a malformed address, not a name.
+    """
+    labels = host.rstrip(".").rsplit(".", 1)
+    return bool(_NUMERIC_LABEL.match(labels[-1]))

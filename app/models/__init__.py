@@ -1,0 +1,1 @@
+"""The served model's versions: their contract, repository and registry."""
