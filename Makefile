@@ -6,8 +6,8 @@ BIN := $(VENV)/bin
 TFLITE_VENV ?= .venv-tflite
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: help run test test-tflite postman container-check bench lint \
-	redis-server wrk clean
+.PHONY: help run test test-tflite test-browser postman container-check bench \
+	lint redis-server wrk chromium clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -46,6 +46,46 @@ redis-server:
 
 test: $(VENV)/.dev redis-server wrk  ## The whole test suite, lint included.
 	$(BIN)/python -m pytest
+
+# The page at / in a real headless Chromium, driven by Playwright. The
+# browser is Debian's package (Playwright's own download is never used);
+# as root on Debian or Ubuntu it is installed here, elsewhere install it.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  echo "installing chromium with apt-get (the page's tests need it)" && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends chromium \
+	  >/dev/null; } || { \
+	  echo "chromium is needed by the page's tests: apt-get install" \
+	       "chromium"; exit 1; }
+
+test-browser: $(VENV)/.dev chromium  ## The page at / in headless Chromium.
+	$(BIN)/python -m pytest -p no:cacheprovider tests/browser
+
+# The scaled-out service as plain processes (deploy/cluster.py): Redis,
+# three replicas and nginx in front, configured from deploy/nginx/ as
+# compose.yaml runs them; Ctrl-C stops every process it started.
+.PHONY: cluster test-cluster nginx
+cluster: $(VENV)/.runtime redis-server nginx  ## Redis, 3 replicas and nginx in front, in the foreground.
+	$(BIN)/python -m deploy.cluster
+
+# Kept out of `make test` (setup.cfg deselects the cluster marker): about
+# a minute of real nginx, redis-server and api.py processes.
+test-cluster: $(VENV)/.dev redis-server nginx  ## The cluster tests: kill -9, Redis down, rolling restart, slow clients.
+	$(BIN)/python -m pytest -m cluster tests/test_cluster.py
+
+# nginx fronts the cluster; as root on Debian or Ubuntu it is installed
+# here, elsewhere install it yourself.
+nginx:
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { \
+	  [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  echo "installing nginx with apt-get (the cluster needs it)" && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends nginx \
+	  >/dev/null; } || { \
+	  echo "nginx is needed by the cluster and its tests: apt-get" \
+	       "install nginx (or brew install nginx)"; exit 1; }
 
 # Prediction tests on tflite-runtime 2.14 + NumPy 1.x instead of LiteRT.
 test-tflite: $(TFLITE_VENV)/.installed  ## Prediction tests on tflite-runtime + NumPy 1.x.

@@ -1,7 +1,8 @@
 """Start the service: read settings, build its parts, serve them on cheroot.
 
 Usage: ``python api.py [--host H] [--port P] [--threads N] [--config FILE]``;
-``python api.py --help`` lists every setting.
+``python api.py --help`` lists every setting. ``python api.py keys new NAME
+--scopes predict,words:read`` makes an API key.
 """
 
 import argparse
@@ -10,7 +11,10 @@ import sys
 
 from app.assembly import build
 from app.inference.decoding import configure_pillow
+from app.inference.memory import limit_malloc_arenas
 from app.models.repository import ModelRepositoryError
+from app.ops.keys import SCOPES, key_line, new_key
+from app.ops.request_log import configure_logging
 from app.server import make_server, serve_until_signalled, server_url
 from app.settings import SettingsError, describe, load_settings
 
@@ -45,9 +49,38 @@ def _settings_help():
     return "\n".join(lines)
 
 
+def keys_command(argv):
+    """Make a new API key: print it once, and the line for the key file."""
+    parser = argparse.ArgumentParser(
+        prog="api.py keys", description="Make an API key.")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    new = verbs.add_parser("new", help="make a key and print it once")
+    new.add_argument("name", help="who holds the key (shown in logs)")
+    new.add_argument("--scopes", required=True,
+                     help=f"comma-separated, of: {', '.join(SCOPES)}")
+    args = parser.parse_args(argv)
+    scopes = [scope.strip() for scope in args.scopes.split(",")
+              if scope.strip()]
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if not scopes or unknown:
+        parser.error(f"unknown scope(s): {', '.join(unknown) or 'none'}; "
+                     f"scopes are {', '.join(SCOPES)}")
+    if not args.name.isprintable() or not args.name or any(
+            character.isspace() for character in args.name):
+        parser.error("the name must be one word")
+    key = new_key()
+    print(f"key (shown only now; give it to {args.name}):\n  {key}\n"
+          "line for the api_keys_file (holds only the key's SHA-256):\n"
+          f"  {key_line(args.name, key, scopes)}")
+    return 0
+
+
 def main(argv=None):
     """Run the service until SIGTERM or SIGINT; return the exit code."""
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["keys"]:
+        return keys_command(argv[1:])
+    args = parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -61,7 +94,11 @@ def main(argv=None):
         print(f"error: invalid settings: {error}", file=sys.stderr)
         return 2
     # Process-wide state belongs to the process, not to the app it runs.
+    configure_logging(settings.log_format)
     configure_pillow(settings.max_image_pixels)
+    # Before any thread starts: fewer arenas keep less freed memory.
+    if settings.malloc_arenas:
+        limit_malloc_arenas(settings.malloc_arenas)
     # Bound before the models load, so a busy port fails at once.
     try:
         server = make_server(None, settings)
@@ -72,16 +109,18 @@ def main(argv=None):
         return 2
     try:
         parts = build(settings)
-    except ModelRepositoryError as error:
+    except (ModelRepositoryError, OSError, ValueError) as error:
         server.stop()
-        print(f"error: cannot serve the model: {error}", file=sys.stderr)
+        print(f"error: cannot start: {error}", file=sys.stderr)
         return 2
     try:
         server.wsgi_app = parts.wsgi
         url = server_url(server)
-        serve_until_signalled(server, announce=lambda: log.info(
-            "serving on %s with %d threads; API docs at %s/docs",
-            url, settings.threads, url))
+        serve_until_signalled(
+            server, announce=lambda: log.info(
+                "serving on %s with %d threads; API docs at %s/docs",
+                url, settings.threads, url),
+            drain_seconds=settings.drain_seconds, draining=parts.draining)
     finally:
         parts.close()
     log.info("stopped")

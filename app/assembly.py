@@ -6,9 +6,14 @@ it takes plain arguments.
 """
 
 import dataclasses
+import threading
 
-from app.models.loading import Batching, LoadOptions, load_registry
+from app.models.bootstrap import load_registry
+from app.models.loading import Batching, LoadOptions
 from app.models.registry import ModelRegistry
+from app.ops.keys import KeyFile
+from app.ops.metrics import ServiceMetrics
+from app.ops.prediction_log import PredictionLog
 from app.web.application import make_app
 from app.words.store import WordStore
 
@@ -21,11 +26,19 @@ class Parts:
     store: WordStore
     registry: ModelRegistry
     wsgi: object
+    prediction_log: PredictionLog | None = None
+    metrics: ServiceMetrics = None
+    #: Set when the service stops taking new work (SIGTERM): readiness
+    #: then answers 503 while requests are still served.
+    draining: threading.Event = dataclasses.field(
+        default_factory=threading.Event)
 
     def close(self):
-        """Release the store and the registry once the server has stopped."""
+        """Release every part once the server has stopped."""
         self.store.close()
         self.registry.close()
+        if self.prediction_log is not None:
+            self.prediction_log.close()
 
 
 def build(settings):
@@ -35,19 +48,44 @@ def build(settings):
     server accepts a connection, so /health/ready is true from the first
     request; the other versions load in the background.
     """
-    registry = build_registry(settings)
+    metrics = ServiceMetrics()
+    keys = build_keys(settings)
+    registry = build_registry(settings, observer=metrics.observe_inference)
     try:
         store = build_store(settings)
     except BaseException:
         registry.close()
         raise
-    return Parts(settings, store, registry,
-                 make_app(settings, store, registry))
+    prediction_log = build_prediction_log(
+        settings, on_drop=metrics.prediction_log_dropped.inc)
+    draining = threading.Event()
+    wsgi = make_app(settings, store, registry, metrics=metrics, keys=keys,
+                    prediction_log=prediction_log, draining=draining)
+    return Parts(settings, store, registry, wsgi, prediction_log, metrics,
+                 draining)
 
 
-def load_options(settings):
+def build_keys(settings):
+    """Return the API keys of the key file settings name, or None (open)."""
+    if settings.api_keys_file is None:
+        return None
+    return KeyFile(settings.api_keys_file)
+
+
+def build_prediction_log(settings, on_drop=None):
+    """Return the prediction log settings ask for, or None when it is off."""
+    if settings.prediction_log is None:
+        return None
+    return PredictionLog(
+        settings.prediction_log, settings.prediction_log_sample,
+        settings.prediction_log_max_bytes, settings.prediction_log_backups,
+        settings.prediction_log_queue, on_drop)
+
+
+def load_options(settings, observer=None):
     """Return how the registry makes interpreters, as settings say."""
     return LoadOptions(
+        observer=observer,
         pool_size=settings.interpreters,
         num_threads=settings.interpreter_threads,
         lone_request_threads=settings.lone_request_threads,
@@ -57,11 +95,13 @@ def load_options(settings):
                           settings.batching_threads))
 
 
-def build_registry(settings, background=True):
+def build_registry(settings, background=True, observer=None):
     """Load the model repository that settings name."""
     return load_registry(settings.model_repository,
                          settings.default_model_version,
-                         load_options(settings), background=background)
+                         load_options(settings, observer),
+                         background=background,
+                         poll_seconds=settings.model_poll_seconds)
 
 
 def build_store(settings):

@@ -12,10 +12,14 @@ class ServiceError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, message, code=None):
-        """Keep a human sentence and, optionally, a more specific code."""
+    def __init__(self, message, code=None, headers=None):
+        """Keep a human sentence and, optionally, a more specific code.
+
+        ``headers`` go out with the error's response (e.g. Retry-After).
+        """
         super().__init__(message)
         self.message = message
+        self.headers = dict(headers or {})
         if code is not None:
             self.code = code
 

@@ -4,7 +4,8 @@ import logging
 import signal
 import threading
 
-from cheroot import wsgi
+from app.http_server.connections import ReadAheadLimits
+from app.http_server.server import Server
 
 log = logging.getLogger(__name__)
 
@@ -13,10 +14,23 @@ def make_server(wsgi_app, settings):
     """Return a cheroot server bound to the configured address.
 
     Binding happens here rather than in :func:`serve`, so that with port 0
-    the caller can read the port the system picked before serving.
+    the caller can read the port the system picked before serving. The
+    server reads each request whole before a worker thread takes it, so
+    slow or silent clients cannot hold the workers (see
+    :mod:`app.http_server`).
     """
-    server = wsgi.Server(
-        (settings.host, settings.port), wsgi_app,
+    limits = ReadAheadLimits(
+        max_header_bytes=settings.max_header_bytes,
+        # The largest body any route accepts; a longer declared body
+        # goes straight to the app, which refuses it unread.
+        max_body_bytes=max(settings.max_body_bytes,
+                           settings.max_upload_bytes),
+        header_timeout=settings.header_timeout,
+        min_body_rate=settings.min_body_rate,
+        body_grace=settings.body_grace,
+        max_buffered_bytes=settings.max_buffered_bytes)
+    server = Server(
+        (settings.host, settings.port), wsgi_app, limits,
         numthreads=settings.threads, timeout=settings.request_timeout,
         shutdown_timeout=settings.shutdown_timeout,
         # cheroot's default backlog is 5: a burst of new connections
@@ -41,9 +55,12 @@ def server_url(server):
 
 
 def serve_until_signalled(server, signals=(signal.SIGTERM, signal.SIGINT),
-                          announce=None):
+                          announce=None, drain_seconds=0.0, draining=None):
     """Serve until one of the signals arrives, then stop gracefully.
 
+    First the service drains: ``draining`` is set (readiness answers
+    503, so a load balancer stops sending) while every request is still
+    served, for ``drain_seconds``; a second signal cuts that short. Then
     cheroot's ``stop`` closes the listening socket and waits up to its
     ``shutdown_timeout`` for in-flight requests, so a stop from an
     orchestrator (SIGTERM) loses no accepted request. ``announce`` is
@@ -51,14 +68,33 @@ def serve_until_signalled(server, signals=(signal.SIGTERM, signal.SIGINT),
     "started" may stop the service at once.
     """
     stopping = threading.Event()
+    hurry = threading.Event()
+    draining = draining or threading.Event()
+
+    def drain_then_stop():
+        draining.set()
+        # Answers during the drain say Connection: close, so clients and
+        # proxies open new connections (elsewhere, once this one is out
+        # of rotation) instead of reusing one that is about to close.
+        server.keep_alive_conn_limit = 0
+        if drain_seconds:
+            log.info("draining for %s s before closing the port",
+                     drain_seconds)
+            hurry.wait(drain_seconds)
+        server.stop()
+
+    stopper = threading.Thread(target=drain_then_stop,
+                               name="drain-then-stop", daemon=True)
 
     def request_stop(number, frame):
-        if not stopping.is_set():
-            stopping.set()
-            log.info("received %s, stopping", signal.Signals(number).name)
-            # stop() joins worker threads, which must not happen inside a
-            # signal handler running on the thread that serves.
-            threading.Thread(target=server.stop, daemon=True).start()
+        if stopping.is_set():
+            hurry.set()
+            return
+        stopping.set()
+        log.info("received %s, stopping", signal.Signals(number).name)
+        # stop() joins worker threads, which must not happen inside a
+        # signal handler running on the thread that serves.
+        stopper.start()
 
     previous = {number: signal.signal(number, request_stop)
                 for number in signals}
@@ -67,6 +103,11 @@ def serve_until_signalled(server, signals=(signal.SIGTERM, signal.SIGINT),
     try:
         server.serve()
     finally:
+        # serve() returns as soon as stop() begins; the stop itself, which
+        # lets in-flight requests finish, must end before the caller
+        # releases what those requests use (the store, the models).
+        if stopper.is_alive():
+            stopper.join()
         server.stop()
         for number, handler in previous.items():
             signal.signal(number, handler)

@@ -13,8 +13,10 @@ Nothing else in the project reads ``os.environ``.
 import configparser
 import dataclasses
 import difflib
+import ipaddress
 import logging
 import os
+import re
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -38,14 +40,18 @@ class SettingsError(ValueError):
     """A setting is unknown, of the wrong type or out of bounds."""
 
 
-def _setting(default, doc, low=None, high=None, choices=None, auto=False):
+def _setting(default, doc, low=None, high=None, choices=None, auto=False,
+             optional=False, check=None):
     """Declare a settings field: its default as written, doc and bounds.
 
-    ``auto`` lets the value ``auto`` stand for the number of CPUs.
+    ``auto`` lets the value ``auto`` stand for the number of CPUs;
+    ``optional`` lets an empty value stand for "none" (None); ``check``
+    names a rule of ``_CHECKS`` a text value must follow.
     """
     return dataclasses.field(default=None, metadata={
         "default": default, "doc": doc, "low": low, "high": high,
-        "choices": choices, "auto": auto})
+        "choices": choices, "auto": auto, "optional": optional,
+        "check": check})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,9 +73,27 @@ class Settings:
         0.1, 3600)
     shutdown_timeout: float = _setting(
         10, "Seconds in-flight requests get to finish on SIGTERM.", 0, 300)
+    drain_seconds: float = _setting(
+        5, "Seconds between SIGTERM and closing the port, during which "
+        "readiness answers 503 (so balancers stop sending) while every "
+        "request is still served.", 0, 300)
     max_header_bytes: int = _setting(
         65536, "Largest request line plus headers the server reads.",
         1024, 2 ** 24)
+    header_timeout: float = _setting(
+        5, "Seconds from a request's first byte until its headers must "
+        "have arrived; a slower request gets 408.", 0.1, 3600)
+    min_body_rate: int = _setting(
+        1024, "Bytes per second a request body must keep arriving at; one "
+        "that falls body_grace seconds behind gets 408; 0 turns it off.",
+        0, 2 ** 31)
+    body_grace: float = _setting(
+        10, "Seconds a request body may fall behind min_body_rate, at its "
+        "start or later.", 0.1, 3600)
+    max_buffered_bytes: int = _setting(
+        67108864, "Most request-body bytes held in memory for requests still "
+        "arriving (others wait); never less than the largest body a route "
+        "accepts.", 1048576, 2 ** 40)
     max_body_bytes: int = _setting(
         1048576, "Largest JSON or text body accepted by the word routes.",
         1, 2 ** 31)
@@ -97,8 +121,12 @@ class Settings:
     model_repository: Path = _setting(
         "model", "Folder of <version>/ sub-folders, each holding model.json.")
     default_model_version: int = _setting(
-        0, "Version served by /predict/model; 0 means the highest.",
-        0, 2 ** 31)
+        0, "Version served by /predict/model; 0 means the highest "
+        "available one.", 0, 2 ** 31)
+    model_poll_seconds: float = _setting(
+        2, "Seconds between looks at model_repository for new, changed or "
+        "removed versions and serving.json; 0 loads once at start.",
+        0, 3600)
     interpreters: int = _setting(
         _AUTO, "Most single-thread interpreters per model version, created "
         "as requests overlap; auto means one per CPU.", 1, 256, auto=True)
@@ -128,6 +156,29 @@ class Settings:
     max_image_pixels: int = _setting(
         40000000, "Largest width x height decoded (decompression-bomb "
         "guard).", 1, 2 ** 31)
+    max_jpeg_scans: int = _setting(
+        32, "Most scans a JPEG may have (libjpeg writes 10 for a colour "
+        "progressive JPEG); more is refused before decoding.", 1, 1000)
+    decode_timeout: float = _setting(
+        1.5, "CPU seconds one image may take to decode and convert; more "
+        "is refused (413 image_too_complex).", 0.05, 60)
+    webp_max_pixels: int = _setting(
+        16777216, "Largest width x height decoded for WebP, which decodes "
+        "in one uninterruptible call.", 1, 2 ** 31)
+    bmp_max_pixels: int = _setting(
+        10000000, "Largest width x height decoded for BMP (run-length BMPs "
+        "decode slowly).", 1, 2 ** 31)
+    decode_memory_budget: int = _setting(
+        536870912, "Bytes that images being decoded at once may hold; a "
+        "decode beyond it waits (keep it at 350 MiB or more).",
+        67108864, 2 ** 40)
+    decode_wait_timeout: float = _setting(
+        5, "Seconds a decode waits for room in decode_memory_budget "
+        "before a 503 decode_busy.", 0, 600)
+    malloc_arenas: int = _setting(
+        _AUTO, "glibc malloc arenas (auto: one per CPU; 0: glibc's own "
+        "default of 8 per core); fewer keep less freed memory resident.",
+        0, 1024, auto=True)
     max_batch_size: int = _setting(
         16, "Most images in one prediction request.", 1, 1024)
     default_top_k: int = _setting(
@@ -145,6 +196,41 @@ class Settings:
         "redirects included.", 0.01, 3600)
     fetch_max_redirects: int = _setting(
         3, "Redirects followed for an image URL, each re-checked.", 0, 20)
+    prediction_log: Path = _setting(
+        "", "JSON-lines file recording sampled predictions (no image "
+        "bytes); empty turns it off.", optional=True)
+    prediction_log_sample: float = _setting(
+        1.0, "Share of predictions recorded in prediction_log.", 0, 1)
+    prediction_log_max_bytes: int = _setting(
+        10485760, "Size at which prediction_log is rotated.", 1024, 2 ** 40)
+    prediction_log_backups: int = _setting(
+        5, "Rotated prediction_log files kept.", 0, 1000)
+    prediction_log_queue: int = _setting(
+        1000, "Lines waiting for the writer at most; beyond, lines are "
+        "dropped and counted rather than slow a request.", 1, 10 ** 6)
+    log_format: str = _setting(
+        "json", "Log lines as JSON (for collectors) or text (for a "
+        "terminal); the access log goes to stdout, the rest to stderr.",
+        choices=("json", "text"))
+    api_keys_file: Path = _setting(
+        "", "File of API keys (<name> <sha256> <scopes> per line); empty "
+        "leaves every route open.", optional=True)
+    metrics_public: bool = _setting(
+        True, "Serve /metrics without a key; false requires the admin "
+        "scope.")
+    docs_public: bool = _setting(
+        True, "Serve /docs and /openapi.json without a key; false requires "
+        "the admin scope.")
+    cors_origins: str = _setting(
+        "", "Browser origins allowed to call the API, comma-separated, or "
+        "*; empty turns CORS off.", optional=True, check="origins")
+    rate_limit: str = _setting(
+        "", "<requests>/<seconds> per API key, or per client address "
+        "without one; empty turns it off.", optional=True, check="rate")
+    trusted_proxies: str = _setting(
+        "", "Networks (CIDR, comma-separated) whose X-Forwarded-For is "
+        "believed when naming the client.", optional=True,
+        check="networks")
 
     def __post_init__(self):
         """Check the bounds that involve more than one setting."""
@@ -253,12 +339,21 @@ def _parse(spec, value, base_dir, source):
     try:
         if meta["auto"] and value == _AUTO:
             value = os.cpu_count() or 1
-        value = _convert(kind, value, base_dir, meta["choices"])
+        if meta["optional"] and value in ("", None):
+            return None
+        value = _convert(kind, value, base_dir, meta["choices"] is not None)
     except (TypeError, ValueError):
         raise SettingsError(
             f"setting {name!r} must be {_KINDS[kind]}"
             f"{' or auto' if meta['auto'] else ''}, got {value!r}{where}"
         ) from None
+    if value is None:
+        return value
+    if meta["check"] is not None:
+        problem = _CHECKS[meta["check"]](value)
+        if problem:
+            raise SettingsError(f"setting {name!r}: {problem}, got "
+                                f"{value!r}{where}")
     if meta["choices"] is not None and value not in meta["choices"]:
         raise SettingsError(
             f"setting {name!r} must be one of {', '.join(meta['choices'])}, "
@@ -270,7 +365,7 @@ def _parse(spec, value, base_dir, source):
     return value
 
 
-def _convert(kind, value, base_dir, choices):
+def _convert(kind, value, base_dir, has_choices):
     """Return value as ``kind``; raise ValueError if it is not one."""
     if kind is bool:
         return _parse_bool(value)
@@ -288,9 +383,43 @@ def _convert(kind, value, base_dir, choices):
         if not str(value):
             raise ValueError("empty path")
         return base_dir / Path(value).expanduser()
-    if not str(value) and choices is None:
+    if not str(value) and not has_choices:
         raise ValueError("empty value")
     return value
+
+
+def _check_rate(text):
+    """Return what is wrong with a ``<requests>/<seconds>`` rate, if any."""
+    requests, _, seconds = text.partition("/")
+    if not (requests.isascii() and requests.isdigit() and seconds.isascii()
+            and seconds.isdigit() and int(requests) and int(seconds)):
+        return "a rate is <requests>/<seconds>, both positive integers"
+    return ""
+
+
+def _check_networks(text):
+    """Return what is wrong with a comma-separated list of networks."""
+    for network in text.split(","):
+        try:
+            ipaddress.ip_network(network.strip())
+        except ValueError as error:
+            return f"{network.strip()!r} is not a network ({error})"
+    return ""
+
+
+def _check_origins(text):
+    """Return what is wrong with a list of browser origins, if anything."""
+    for origin in text.split(","):
+        origin = origin.strip()
+        if origin != "*" and not re.fullmatch(
+                r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
+            return (f"{origin!r} is not an origin (scheme://host[:port], "
+                    "no path) or *")
+    return ""
+
+
+_CHECKS = {"rate": _check_rate, "networks": _check_networks,
+           "origins": _check_origins}
 
 
 def _parse_bool(value):

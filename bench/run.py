@@ -64,7 +64,7 @@ def parse_args(argv):
                         help="predictions between the warm and the last RSS "
                         "readings (default 10000, 1000 with --quick)")
     parser.add_argument("--no-v2", action="store_true",
-                        help="measure model version 1 only")
+                        help="measure model version 1 only, not 2 and 3")
     parser.add_argument("--time-limit", type=float, default=120.0,
                         help="seconds after which a load level stops "
                         "starting requests (default 120)")
@@ -104,7 +104,7 @@ class Benchmark:
     def __init__(self, args):
         """Read the photos; nothing is measured yet."""
         self.args = args
-        self.versions = (1,) if args.no_v2 else (1, 2)
+        self.versions = (1,) if args.no_v2 else (1, 2, 3)
         self.photos = [(ROOT / "tests" / "data" / name).read_bytes()
                        for name in PHOTOS]
         self.began = time.monotonic()
@@ -182,19 +182,23 @@ class Benchmark:
         self.progress(f"service start to first prediction: {first:.2f} s")
 
     def measure_predictions(self, service, naive):
-        """Measure every version and level: pipeline, service, naive."""
+        """Measure every version and level: pipeline, service, naive.
+
+        At each level the versions take turns too, since the v3 target
+        compares v3 with v1.
+        """
         for version in self.versions:
             self._check_top1(service.address, version, "service")
         self._check_top1(naive.address, 1, "naive")
         threads = self.pipeline.threads
-        for version in self.versions:
-            requests = self._predict_requests(version)
-            for concurrency in CONCURRENCIES:
+        for concurrency in CONCURRENCIES:
+            sides = {}
+            for version in self.versions:
+                requests = self._predict_requests(version)
                 inproc = (f"in-process v{version}, "
                           f"{1 if concurrency == 1 else threads} thread"
                           f"{'' if concurrency == 1 else 's'}")
                 served = f"service v{version}, c={concurrency}"
-                sides = {}
                 if concurrency in (1, 8):
                     sides[inproc] = (
                         "", lambda count, t=min(concurrency, threads),
@@ -205,10 +209,10 @@ class Benchmark:
                 if version == 1:
                     sides[f"naive v1, c={concurrency}"] = (
                         served, self._sender(naive, requests, concurrency))
-                results = self._alternate(sides, self.args.requests)
-                for name, result in results.items():
-                    self.figures[name] = result
-                service.check_alive()
+            results = self._alternate(sides, self.args.requests)
+            for name, result in results.items():
+                self.figures[name] = result
+            service.check_alive()
 
     def measure_words(self, service, hello, bottle_app):
         """Measure GET and PATCH of one word, alternating with hello.
@@ -441,6 +445,11 @@ class Benchmark:
             "v1 predictions/s at c=8 vs naive server",
             figures["service v1, c=8"].rate,
             figures["naive v1, c=8"].rate, 1.5))
+        if 3 in self.versions:
+            targets.append(_at_least(
+                "v3 (full integer) predictions/s at c=8 vs v1",
+                figures["service v3, c=8"].rate,
+                figures["service v1, c=8"].rate, 1.5))
         hello = figures["hello"].rate
         for method in ("GET", "PATCH"):
             targets.append(_at_least(

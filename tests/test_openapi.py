@@ -32,12 +32,15 @@ def spec_operations(spec):
 def route_operations(wsgi):
     """Return ``{(METHOD, path)}`` of every route, in OpenAPI's notation.
 
-    A mounted sub-application's routes count under its prefix.
+    A mounted sub-application's routes count under its prefix; a colon
+    that a rule escapes (TF Serving's ``:predict``) is a literal colon.
     """
-    apps = [("", wsgi.default), *wsgi.mounts.items()]
+    dispatcher = wsgi.app  # inside the operations middleware
+    apps = [("", dispatcher.default), *dispatcher.mounts.items()]
     return {(route.method,
              (prefix + re.sub(r"<(\w+)(?::[^>]*)?>", r"{\1}",
-                              route.rule)).rstrip("/") or "/")
+                              route.rule).replace("\\:", ":")).rstrip("/")
+             or "/")
             for prefix, app in apps for route in app.routes}
 
 
@@ -81,13 +84,17 @@ def test_docs_page_loads_only_local_assets(client):
 def test_schemathesis_finds_no_server_error_and_no_spec_violation(tmp_path):
     """Generated requests get only documented, schema-conforming answers."""
     settings = make_settings(tmp_path, fetch_enabled=False)
-    with RunningServer(settings) as running:
+    # Its own registry, which repository loads change. Unloading is left
+    # out: it makes every model route answer 404 and readiness 503 by
+    # design, and tests/test_model_lifecycle.py tests it.
+    with RunningServer(settings, assembled=True) as running:
         with Client(running.url) as client:
             assert client.get("/health/ready").status_code == 200
         result = subprocess.run(
             [str(Path(sys.executable).parent / "schemathesis"), "run",
              running.url + "/openapi.json", "--checks", "all",
              "--exclude-checks", "positive_data_acceptance",
+             "--exclude-operation-id", "v2RepositoryUnload",
              "--max-examples", str(EXAMPLES_PER_OPERATION),
              "--seed", str(SEED), "--generation-database", "none",
              "--request-timeout", "30", "--no-color"],
@@ -99,11 +106,12 @@ def test_schemathesis_finds_no_server_error_and_no_spec_violation(tmp_path):
 
 
 def test_root_and_docs_slash_lead_to_the_documentation(client):
-    """GET / links to the docs; /docs/ redirects to the page."""
-    index = client.get("/")
-    assert index.status_code == 200
-    assert index.json()["docs"] == "/docs"
-    assert client.get(index.json()["openapi"]).status_code == 200
+    """GET / is a page that links to /docs; /docs/ redirects to /docs."""
+    page = client.get("/")
+    assert page.status_code == 200
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert 'href="/docs"' in page.text
+    assert client.get("/docs").status_code == 200
     slash = client.get("/docs/", allow_redirects=False)
     assert slash.status_code == 301
     assert slash.headers["Location"].endswith("/docs")

@@ -65,9 +65,10 @@ def test_versions_agree_on_top_1(client, photo):
 
 
 def test_default_route_serves_the_highest_version(client):
-    """/predict/model uses version 2 unless settings say otherwise."""
+    """/predict/model uses version 3 unless settings say otherwise."""
     response = upload(client, "/predict/model", CHELSEA_JPG)
-    assert response.json()["model"]["version"] == 2
+    assert response.json()["model"]["version"] == 3
+    assert classes_of(response)[0]["index"] == EGYPTIAN_MAU
 
 
 def test_default_version_comes_from_settings(tmp_path):
@@ -153,7 +154,7 @@ def test_top_k(client):
                             params={"top_k": bad}), 400, "invalid_top_k")
 
 
-@pytest.mark.parametrize("path", ["/predict/model/v3", "/predict/model/v0",
+@pytest.mark.parametrize("path", ["/predict/model/v4", "/predict/model/v0",
                                   "/predict/model/v99999999"])
 def test_unknown_version_is_404(client, path):
     """Versions that are not in the repository are a 404."""
@@ -251,8 +252,8 @@ def test_models_metadata(client):
     """GET /models lists every version with its state and model.json."""
     body = client.get("/models").json()
     assert body["name"] == "efficientnet-lite0"
-    assert body["default_version"] == 2
-    assert [item["version"] for item in body["versions"]] == [1, 2]
+    assert body["default_version"] == 3
+    assert [item["version"] for item in body["versions"]] == [1, 2, 3]
     assert {item["state"] for item in body["versions"]} == {"AVAILABLE"}
     one = client.get("/models/v1").json()
     assert one["metadata"]["input"]["shape"] == [1, 224, 224, 3]

@@ -420,3 +420,40 @@ def test_json_answers_end_with_a_newline(client, method, path, body):
     response = client.request(method, path, json=body)
     assert response.headers["Content-Type"] == "application/json"
     assert response.content.endswith(b"}\n")
+
+
+@pytest.mark.parametrize("raw,word", [
+    ("नमस्ते", "\u0928\u092e\u0938\u094d\u0924\u0947"),
+    ("İstanbul", "i\u0307stanbul"),
+    ("מַיִם", "\u05de\u05b7\u05d9\u05b4\u05dd"),
+    ("สวัสดี", "\u0e2a\u0e27\u0e31\u0e2a\u0e14\u0e35"),
+])
+def test_words_with_combining_marks_round_trip(client, raw, word):
+    """A word keeps its marks from creation to reading, in the path too."""
+    response = post_word(client, raw, 2)
+    assert response.status_code == 201, response.text
+    assert response.json() == {"word": word, "count": 2}
+    assert client.get(response.headers["Location"]).json() == {
+        "word": word, "count": 2}
+    assert client.get("/words/" + raw).json() == {"word": word, "count": 2}
+
+
+def test_texts_count_words_with_combining_marks_whole(client):
+    """Vowel signs and viramas do not split Devanagari words."""
+    response = client.post("/texts", data="नमस्ते दुनिया, नमस्ते!".encode(),
+                           headers={"Content-Type": "text/plain"})
+    assert response.json() == {
+        "counted": {"\u0928\u092e\u0938\u094d\u0924\u0947": 2,
+                    "\u0926\u0941\u0928\u093f\u092f\u093e": 1},
+        "words": 3}
+
+
+def test_prefix_may_end_inside_a_word_with_marks(client):
+    """A prefix ending on a mark lists the words that start with it."""
+    for word in ("नमस्ते", "नमक", "İstanbul", "istanbul"):
+        assert post_word(client, word).status_code == 201
+    listed = client.get("/words", params={"prefix": "नमस्"}).json()
+    assert [item["word"] for item in listed["words"]] == [
+        "\u0928\u092e\u0938\u094d\u0924\u0947"]
+    dotted = client.get("/words", params={"prefix": "İ"}).json()
+    assert [item["word"] for item in dotted["words"]] == ["i\u0307stanbul"]

@@ -26,6 +26,7 @@ overlapping requests get the single-thread runners.
 import collections
 import contextlib
 import threading
+import time
 
 import numpy as np
 
@@ -131,6 +132,7 @@ class InterpreterPool:
         self._num_threads = num_threads
         self._wait_timeout = wait_timeout
         self.size = size
+        self.on_run = None
         self._runners = []
         self._creating = threading.Lock()
         # Guards the free runners, the line of waiting borrowers and the
@@ -258,6 +260,16 @@ class InterpreterPool:
         return handoff.runner
 
     def run(self, batch):
-        """Run one batch on whichever runner is free first."""
+        """Run one batch on whichever runner is free first.
+
+        ``on_run(wait seconds, run seconds, batch size)``, when set, hears
+        of every batch run: metrics of the queue and of the model.
+        """
+        asked = time.perf_counter()
         with self.borrow() as runner:
-            return runner.run(batch)
+            started = time.perf_counter()
+            output = runner.run(batch)
+        if self.on_run is not None:
+            self.on_run(started - asked, time.perf_counter() - started,
+                        batch.shape[0])
+        return output

@@ -1,23 +1,20 @@
-"""Load and warm up the versions of a repository into a registry.
+"""Load and warm up one version of the model from its folder.
 
-Only the default version is loaded before :func:`load_registry` returns
-when ``background`` is set: enough to answer the first request. A loader
-thread then loads every other version. Each version starts with one warm
-interpreter and creates more as requests overlap (``runtime``).
+A version starts with one warm interpreter and creates more as requests
+overlap (``runtime``); a version whose folder, contract, labels or model
+file is not usable loads as FAILED, with the reason, rather than raising.
 """
 
 import dataclasses
+import functools
 import logging
 import os
-import threading
 
 from app.inference.batching import DynamicBatcher
 from app.inference.runtime import InterpreterPool
 from app.models.contract import read_contract
-from app.models.registry import (
-    AVAILABLE, FAILED, LOADING, ModelRegistry, ModelVersion)
-from app.models.repository import (
-    ModelRepositoryError, find_version_folders, read_labels, verify_sha256)
+from app.models.registry import AVAILABLE, FAILED, ModelVersion
+from app.models.repository import read_labels, verify_sha256
 
 log = logging.getLogger(__name__)
 
@@ -46,61 +43,9 @@ class LoadOptions:
     lone_request_threads: int = 0
     wait_timeout: float = 30.0
     batching: Batching = Batching()
-
-
-def load_registry(repository, default_version=0, options=LoadOptions(),
-                  background=False):
-    """Load the versions under repository; raise if the default can't serve.
-
-    ``default_version`` 0 means the highest version that loads. With
-    ``background`` the call returns once the default version is loaded
-    and the others load in a thread (see the module's docstring).
-    """
-    folders = find_version_folders(repository)
-
-    def load(number):
-        return load_version(folders[number], number, options)
-
-    versions, default_version = _load_default(
-        repository, folders, default_version, load)
-    pending = [number for number in folders if number not in versions]
-    versions.update((number, ModelVersion(number, None, LOADING))
-                    for number in pending)
-    registry = ModelRegistry(versions, default_version, options.wait_timeout)
-
-    def load_the_rest(closing):
-        for number in pending:
-            versions[number].settle(
-                load(number) if not closing.is_set() else ModelVersion(
-                    number, None, FAILED, error="the service is stopping"))
-
-    if background:
-        registry.load_in_background(load_the_rest)
-    else:
-        load_the_rest(threading.Event())
-    return registry
-
-
-def _load_default(repository, folders, default_version, load):
-    """Load the default version, or the highest that loads for 0.
-
-    Return ``({number: ModelVersion}, default number)``; the versions
-    tried and failed on the way are in the dict, as FAILED.
-    """
-    if default_version and default_version not in folders:
-        raise ModelRepositoryError(
-            f"default model version {default_version} does not exist in "
-            f"{repository}; versions: {sorted(folders)}")
-    versions = {}
-    for number in ([default_version] if default_version
-                   else sorted(folders, reverse=True)):
-        versions[number] = load(number)
-        if versions[number].state == AVAILABLE:
-            return versions, number
-    raise ModelRepositoryError(
-        f"default model version {default_version} failed to load from "
-        f"{repository}" if default_version
-        else f"no loadable model version in {repository}")
+    #: ``observer(model, version, wait, run, batch size)`` hears of each
+    #: batch a version runs (metrics); None hears nothing.
+    observer: object = None
 
 
 def load_version(folder, number, options=LoadOptions()):
@@ -109,6 +54,10 @@ def load_version(folder, number, options=LoadOptions()):
     try:
         contract = read_contract(folder, number)
         labels = read_labels(folder / contract.labels_file)
+        classes = contract.output.get("shape", [None])[-1]
+        if classes is not None and classes != len(labels):
+            raise ValueError(f"{contract.labels_file} has {len(labels)} "
+                             f"labels for {classes} output classes")
         verify_sha256(folder / contract.file, contract.sha256)
         pool = InterpreterPool(
             folder / contract.file, options.pool_size or os.cpu_count() or 1,
@@ -118,6 +67,9 @@ def load_version(folder, number, options=LoadOptions()):
         log.error("model version %s in %s failed to load: %s", number,
                   folder, error)
         return ModelVersion(number, contract, FAILED, error=str(error))
+    if options.observer is not None:
+        pool.on_run = functools.partial(options.observer, contract.name,
+                                        number)
     batching, batcher = options.batching, None
     if batching.max_batch_size > 1:
         batcher = DynamicBatcher(pool, batching.max_batch_size,

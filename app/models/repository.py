@@ -15,12 +15,20 @@ class ModelRepositoryError(Exception):
     """The repository cannot serve: nothing loads, or the default is bad."""
 
 
+def version_folders(repository):
+    """Return ``{version number: folder}``, empty if there is none."""
+    try:
+        entries = sorted(repository.iterdir())
+    except OSError:
+        return {}
+    return {int(folder.name): folder for folder in entries
+            if folder.name.isascii() and folder.name.isdigit()
+            and folder.is_dir()}
+
+
 def find_version_folders(repository):
     """Return ``{version number: folder}``; raise if there is none."""
-    folders = {int(folder.name): folder for folder in (
-        sorted(repository.iterdir()) if repository.is_dir() else ())
-        if folder.is_dir() and folder.name.isascii()
-        and folder.name.isdigit()}
+    folders = version_folders(repository)
     if not folders:
         raise ModelRepositoryError(f"no model version in {repository}")
     return folders

@@ -1,4 +1,4 @@
-"""The API's own description: an index, the OpenAPI document, Swagger UI."""
+"""The API's own description: the OpenAPI document and Swagger UI."""
 
 import functools
 import json
@@ -7,12 +7,36 @@ from pathlib import Path
 import bottle
 import swagger_ui_bundle
 
+from app.web.access import OPEN, scope
+
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 # Swagger UI's files come from a Python package, so the page works on a
 # host with no internet access and loads nothing from a CDN.
-ASSETS = frozenset({"swagger-ui.css", "swagger-ui-bundle.js",
-                    "swagger-ui-standalone-preset.js", "favicon-32x32.png",
-                    "favicon-16x16.png"})
+_BUNDLED = frozenset({"swagger-ui.css", "swagger-ui-bundle.js",
+                      "swagger-ui-standalone-preset.js", "favicon-32x32.png",
+                      "favicon-16x16.png"})
+# The page's own start-up code is a file rather than an inline script, so
+# the policy below need not allow inline scripts.
+INIT_SCRIPT = "swagger-init.js"
+ASSETS = _BUNDLED | {INIT_SCRIPT}
+# Only this server's files run or load; Swagger UI's stylesheet inlines
+# its icons as data: URIs. No other site has a reason to frame the page,
+# and a frame would let it trick a visitor into a click on "Execute".
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+PAGE_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY,
+                "X-Frame-Options": "DENY"}
+# Swagger UI's default validator badge would send the document's URL to a
+# third party's server and load its answer as an image: it is turned off.
+_INIT = """window.ui = SwaggerUIBundle({
+  url: "/openapi.json",
+  dom_id: "#swagger-ui",
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+  layout: "StandaloneLayout",
+  validatorUrl: null
+});
+"""
 _PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -25,11 +49,7 @@ _PAGE = """<!DOCTYPE html>
   <div id="swagger-ui"></div>
   <script src="/docs/swagger-ui-bundle.js"></script>
   <script src="/docs/swagger-ui-standalone-preset.js"></script>
-  <script>
-    window.ui = SwaggerUIBundle({{url: "/openapi.json", dom_id: "#swagger-ui",
-      presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
-      layout: "StandaloneLayout"}});
-  </script>
+  <script src="/docs/{init}"></script>
 </body>
 </html>
 """
@@ -47,9 +67,14 @@ def load_spec(path=SPEC_PATH):
 class DocsRoutes:
     """Serve the OpenAPI document and Swagger UI."""
 
-    def __init__(self, load=load_spec):
-        """Keep the loader; the document is read at its first request."""
+    def __init__(self, load=load_spec, scope=OPEN):
+        """Keep the loader; the document is read at its first request.
+
+        ``scope`` is what a caller's API key needs to read the documents
+        (open to everyone by default).
+        """
         self._load = load
+        self.scope = scope
 
     @functools.cached_property
     def _rendered(self):
@@ -58,19 +83,15 @@ class DocsRoutes:
         Two first requests at once may both render; they get equal text.
         """
         spec = self._load()
-        return json.dumps(spec), _PAGE.format(title=spec["info"]["title"])
+        return json.dumps(spec), _PAGE.format(title=spec["info"]["title"],
+                                              init=INIT_SCRIPT)
 
     def install(self, app):
         """Add the documentation routes to a Bottle app."""
-        app.route("/", "GET", self.index)
-        app.route("/openapi.json", "GET", self.openapi)
-        app.route("/docs", "GET", self.docs)
-        app.route("/docs/<asset:re:[^/]*>", "GET", self.asset)
-
-    def index(self):
-        """Point a visitor of the root at the documentation and health."""
-        return {"docs": "/docs", "openapi": "/openapi.json",
-                "health": "/health/ready", "models": "/models"}
+        needed = scope(self.scope)
+        app.route("/openapi.json", "GET", self.openapi, **needed)
+        app.route("/docs", "GET", self.docs, **needed)
+        app.route("/docs/<asset:re:[^/]*>", "GET", self.asset, **needed)
 
     def openapi(self):
         """Return the OpenAPI document."""
@@ -80,13 +101,27 @@ class DocsRoutes:
     def docs(self):
         """Return the Swagger UI page."""
         bottle.response.content_type = "text/html; charset=utf-8"
+        _add_page_headers(bottle.response)
         return self._rendered[1]
 
     def asset(self, asset):
-        """Return one of Swagger UI's static files; /docs/ is the page."""
+        """Return one of the page's files; /docs/ is the page."""
         if not asset:
             bottle.redirect("/docs", 301)
-        if asset not in ASSETS:
+        if asset == INIT_SCRIPT:
+            bottle.response.content_type = "text/javascript; charset=utf-8"
+            _add_page_headers(bottle.response)
+            return _INIT
+        if asset not in _BUNDLED:
             raise bottle.HTTPError(404)
-        return bottle.static_file(asset,
-                                  root=swagger_ui_bundle.swagger_ui_path)
+        # static_file answers with a response of its own, which replaces
+        # bottle.response: the headers go on that one.
+        return _add_page_headers(bottle.static_file(
+            asset, root=swagger_ui_bundle.swagger_ui_path))
+
+
+def _add_page_headers(response):
+    """Give a response of the page the page's policy; return it."""
+    for name, value in PAGE_HEADERS.items():
+        response.set_header(name, value)
+    return response

@@ -2,6 +2,7 @@
 
 import logging
 
+from app.web.access import OPEN, scope
 from app.web.plugins import json_response
 
 log = logging.getLogger(__name__)
@@ -10,14 +11,19 @@ log = logging.getLogger(__name__)
 class HealthRoutes:
     """Report whether the process runs and whether it can serve."""
 
-    def __init__(self, checks):
-        """Take ``{name: callable}``; a check raises when not ready."""
+    def __init__(self, checks, draining=None):
+        """Take ``{name: callable}``; a check raises when not ready.
+
+        Once ``draining`` (an Event) is set the service is stopping:
+        readiness says so with a 503, so that balancers send no more.
+        """
         self.checks = checks
+        self.draining = draining
 
     def install(self, app):
         """Add the health routes to a Bottle app."""
-        app.route("/health/live", "GET", self.live)
-        app.route("/health/ready", "GET", self.ready)
+        app.route("/health/live", "GET", self.live, **scope(OPEN))
+        app.route("/health/ready", "GET", self.ready, **scope(OPEN))
 
     def live(self):
         """Answer as long as the process can handle a request."""
@@ -25,6 +31,8 @@ class HealthRoutes:
 
     def ready(self):
         """Run every readiness check; 503 if any of them fails."""
+        if self.draining is not None and self.draining.is_set():
+            return json_response(503, {"status": "draining", "checks": {}})
         results = {}
         for name, check in self.checks.items():
             try:

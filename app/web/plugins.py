@@ -4,7 +4,8 @@ Each plugin has one job: :class:`BodyLimitPlugin` reads the request body
 within the route's limit, :class:`ServiceErrorPlugin` renders domain
 errors as JSON. Bottle gives a mounted sub-application none of its
 parent's plugins, so :func:`install_json_handling` installs them all on
-each application with the error shape of its protocol.
+each application with the error shape of its protocol, together with the
+headers every response carries.
 """
 
 import functools
@@ -19,10 +20,14 @@ from app.web.bodies import read_bounded_body
 log = logging.getLogger(__name__)
 
 BODY_LIMIT_KEY = "body_limit.max_bytes"
+ERROR_CODE_KEY = "app.error_code"
 _CODES = {
     400: "bad_request", 404: "not_found", 405: "method_not_allowed",
     413: "payload_too_large", 500: "internal_error",
 }
+# A browser that sniffs a JSON body (an error echoing the request, say)
+# could run it as HTML or script; nosniff makes it keep the declared type.
+COMMON_HEADERS = {"X-Content-Type-Options": "nosniff"}
 _MESSAGES = {
     404: "no route matches {method} {path}",
     405: "{method} is not allowed on {path}",
@@ -94,25 +99,42 @@ class ServiceErrorPlugin:
             try:
                 return callback(*args, **kwargs)
             except ServiceError as error:
+                # The access log names the error of a request.
+                bottle.request.environ[ERROR_CODE_KEY] = error.code
                 return json_response(
-                    error.status, self.render(error.code, error.message))
+                    error.status, self.render(error.code, error.message),
+                    error.headers)
         return handle_service_errors
 
 
 def install_json_handling(app, default_max_bytes,
-                          render=service_error_body):
+                          render=service_error_body, access=None):
     """Give an app JSON bodies, body limits and JSON errors of one shape.
 
     Plugins installed first wrap the outside, so errors raised while the
-    body is read are rendered too; Bottle's own errors (404, 405, an
-    unhandled exception) go through the error page in the same shape.
+    body is read, or by ``access`` (the API key and rate limit checks,
+    before the body is read), are rendered too; Bottle's own errors
+    (404, 405, an unhandled exception) go through the error page in the
+    same shape.
+    Plugins see only routes that matched, so the common headers are set
+    after each request and, since Bottle builds the page of an unhandled
+    exception after that, on the error page too.
     """
     app.uninstall("json")
     app.install(bottle.JSONPlugin(json_dumps=dumps))
     app.install(ServiceErrorPlugin(render))
+    if access is not None:
+        app.install(access)
     app.install(BodyLimitPlugin(default_max_bytes))
+    app.add_hook("after_request", add_common_headers)
     app.default_error_handler = functools.partial(
         render_http_error, render=render)
+
+
+def add_common_headers():
+    """Set the headers every response carries on the current response."""
+    for name, value in COMMON_HEADERS.items():
+        bottle.response.set_header(name, value)
 
 
 def render_http_error(error, render=service_error_body):
@@ -126,5 +148,8 @@ def render_http_error(error, render=service_error_body):
                               path=bottle.request.fullpath) if template else (
         error.body if isinstance(error.body, str) and error.body
         else error.status_line)
+    code = _CODES.get(status, f"http_{status}")
+    bottle.request.environ[ERROR_CODE_KEY] = code
     bottle.response.content_type = "application/json"
-    return dumps(render(_CODES.get(status, f"http_{status}"), message))
+    add_common_headers()
+    return dumps(render(code, message))

@@ -6,8 +6,10 @@ from urllib.parse import quote
 import bottle
 
 from app.errors import InvalidInput, UnsupportedMediaType
+from app.web.access import scope
 from app.web.bodies import (
-    is_json_type, media_type, parse_json_object, parse_text, take_fields)
+    is_json_type, media_type, parse_ascii_integer, parse_json_object,
+    parse_text, take_fields)
 from app.words.validation import (
     normalize_prefix, normalize_word, parse_count, parse_increment,
     split_words)
@@ -25,13 +27,14 @@ class WordRoutes:
 
     def install(self, app):
         """Add the word routes to a Bottle app."""
-        app.route("/words", "POST", self.create)
-        app.route("/words", "GET", self.list)
-        app.route("/words/<word>", "GET", self.read)
-        app.route("/words/<word>", "PUT", self.replace)
-        app.route("/words/<word>", "PATCH", self.increment)
-        app.route("/words/<word>", "DELETE", self.delete)
-        app.route("/texts", "POST", self.count_text)
+        read, write = scope("words:read"), scope("words:write")
+        app.route("/words", "POST", self.create, **write)
+        app.route("/words", "GET", self.list, **read)
+        app.route("/words/<word>", "GET", self.read, **read)
+        app.route("/words/<word>", "PUT", self.replace, **write)
+        app.route("/words/<word>", "PATCH", self.increment, **write)
+        app.route("/words/<word>", "DELETE", self.delete, **write)
+        app.route("/texts", "POST", self.count_text, **write)
 
     def create(self):
         """Create a word with a given or default count."""
@@ -119,7 +122,8 @@ def _query_int(query, name, default, low, high):
     raw = query.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    value = parse_ascii_integer(raw)
+    if value is None or not low <= value <= high:
         raise InvalidInput(f"{name} must be an integer from {low} to {high}",
                            code="invalid_query")
-    return int(raw)
+    return value

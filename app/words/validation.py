@@ -7,17 +7,29 @@ from app.errors import InvalidInput
 from app.words.store import MAX_COUNT
 
 MAX_WORD_LENGTH = 64
-# Letters and digits (``[^\W_]`` is \w without the underscore), with single
-# apostrophes or hyphens allowed only between them: "don't", "x-ray".
-_WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
-_PREFIX = re.compile(r"[^\W_'-]*(?:[^\W_]['-]?)*")
+# A word is letters and digits (``[^\W_]`` is \w without the underscore)
+# and the combining marks that follow them (Devanagari vowel signs, Arabic
+# harakat, Hebrew niqqud, ...: NFKC leaves those with no precomposed form
+# apart), with single apostrophes or hyphens only between two such runs:
+# "don't", "x-ray", "नमस्ते". Python's re has no class for marks, so each
+# text's pattern lists the marks that text holds (see _word_patterns).
+_LETTER = r"[^\W_]"
+_SEPARATOR = "['-]"
+# Characters that are neither \w nor space: the marks are among them.
+_NEITHER_WORD_NOR_SPACE = re.compile(r"[^\w\s]")
 # NFKC leaves typographic apostrophes alone, yet "don’t" and "don't" are
 # the same word to a reader, so they are folded before matching.
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'", "\uff07": "'"})
 
 
 def fold(text):
-    """Return text in the one form words are compared in (NFKC, casefold)."""
+    """Return text in the one form words are compared in (NFKC, casefold).
+
+    casefold knows no locale: the Turkish dotted capital I folds to "i"
+    and U+0307 COMBINING DOT ABOVE, which has no precomposed form, so
+    "İstanbul" is the word "i̇stanbul", one code point longer and apart
+    from "istanbul" (plain I), while the dotless "ı" stays itself.
+    """
     text = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES)
     # casefold can produce decomposed characters, so normalise again.
     return unicodedata.normalize("NFKC", text.casefold())
@@ -28,10 +40,12 @@ def normalize_word(raw):
     if not isinstance(raw, str):
         raise InvalidInput("word must be a string", code="invalid_word")
     word = fold(raw).strip()
-    if not 1 <= len(word) <= MAX_WORD_LENGTH or not _WORD.fullmatch(word):
+    if (not 1 <= len(word) <= MAX_WORD_LENGTH
+            or not _word_patterns(word)[0].fullmatch(word)):
         raise InvalidInput(
-            f"word must be 1 to {MAX_WORD_LENGTH} letters or digits, with "
-            "an apostrophe or hyphen allowed only between them",
+            f"word must be 1 to {MAX_WORD_LENGTH} letters or digits (with "
+            "their combining marks), with an apostrophe or hyphen allowed "
+            "only between them",
             code="invalid_word")
     return word
 
@@ -39,7 +53,8 @@ def normalize_word(raw):
 def normalize_prefix(raw):
     """Return the canonical form of a listing prefix (may be empty)."""
     prefix = fold(raw).strip()
-    if len(prefix) > MAX_WORD_LENGTH or not _PREFIX.fullmatch(prefix):
+    if (len(prefix) > MAX_WORD_LENGTH
+            or not _word_patterns(prefix)[1].fullmatch(prefix)):
         raise InvalidInput(
             "prefix must be the start of a valid word", code="invalid_prefix")
     return prefix
@@ -47,7 +62,8 @@ def normalize_prefix(raw):
 
 def split_words(text):
     """Split text into normalised words, keeping the valid ones in order."""
-    return [word for word in _WORD.findall(fold(text))
+    text = fold(text)
+    return [word for word in _word_patterns(text)[0].findall(text)
             if len(word) <= MAX_WORD_LENGTH]
 
 
@@ -67,6 +83,22 @@ def parse_increment(value):
             f"increment must be an integer from {-MAX_COUNT} to {MAX_COUNT}",
             code="invalid_increment")
     return value
+
+
+def _word_patterns(text):
+    """Return the patterns of a word and of a prefix, for marks in text.
+
+    A prefix is the start of a word: it may end after a separator.
+    """
+    marks = re.escape("".join(sorted({
+        char for char in _NEITHER_WORD_NOR_SPACE.findall(text)
+        if unicodedata.category(char).startswith("M")})))
+    # A mark may follow a letter, a digit or another mark, never start.
+    run = (f"{_LETTER}(?:{_LETTER}|[{marks}])*" if marks
+           else f"{_LETTER}+")
+    word = f"{run}(?:{_SEPARATOR}{run})*"
+    # re caches what it compiles, so a text's marks cost one compile.
+    return re.compile(word), re.compile(f"(?:{word}{_SEPARATOR}?)?")
 
 
 def _is_integer(value):

@@ -27,7 +27,11 @@ VOLUME=wordcount-container-check-data
 # deleted at any time and is rebuilt on the next run.
 STORE_DIR=${WORDCOUNT_PODMAN_STORE:-/var/cache/wordcount-container-check}
 READY_TIMEOUT=120
-STOP_LIMIT=5
+# The service drains for DRAIN_SECONDS after SIGTERM (readiness 503 while
+# it still serves), then stops; podman gets STOP_TIMEOUT before SIGKILL.
+DRAIN_SECONDS=1
+STOP_TIMEOUT=20
+STOP_LIMIT=$((DRAIN_SECONDS + 5))
 
 passed=0
 
@@ -241,6 +245,7 @@ podman volume create "$VOLUME" >/dev/null
 # run and stop; its messages go to a log that is shown only on failure.
 start_container() {
     podman run -d --name "$CONTAINER" -p "127.0.0.1:$PORT:8080" \
+        -e "APP_DRAIN_SECONDS=$DRAIN_SECONDS" \
         -v "$VOLUME:/data" "$IMAGE" >/dev/null 2>>"$WORK/podman.log"
 }
 
@@ -256,11 +261,12 @@ wait_ready() {
 }
 
 # stop_container LIMIT: stop, check exit code 0 within LIMIT seconds, and
-# print how long it took. Past its 10 s podman would SIGKILL (code 137).
+# print how long it took. Past STOP_TIMEOUT podman would SIGKILL (137).
 stop_container() {
     local started took code
     started=$(now_us)
-    podman stop "$CONTAINER" >/dev/null 2>>"$WORK/podman.log"
+    podman stop -t "$STOP_TIMEOUT" "$CONTAINER" >/dev/null \
+        2>>"$WORK/podman.log"
     took=$(seconds_since "$started")
     code=$(podman inspect --format '{{.State.ExitCode}}' "$CONTAINER")
     [ "$code" = 0 ] || fail "container exited with code $code on stop"
@@ -370,7 +376,7 @@ for pid in "${pids[@]}"; do
 done
 # Without a request still running the stop below would prove nothing.
 [ "$running" -gt 0 ] || fail "the predictions ended before the stop"
-inflight_stop_seconds=$(stop_container 10)
+inflight_stop_seconds=$(stop_container $((DRAIN_SECONDS + 10)))
 for i in "${!pids[@]}"; do
     n=$((i + 1))
     wait "${pids[$i]}" || fail "in-flight request $n: curl failed: $(cat "$WORK/inflight-$n.err")"

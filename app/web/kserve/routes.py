@@ -5,19 +5,20 @@ Paths here are relative to the mount point, /v2.
 
 import bottle
 
-from app.errors import InvalidInput, NotFound
+from app.errors import NotFound
 from app.inference.pipeline import ImageLimits
 from app.inference.postprocessing import to_probabilities
 from app.models.registry import AVAILABLE
 from app.web.bodies import parse_json_object
-from app.web.kserve.tensors import (
-    inference_response, model_metadata, read_inference_request)
+from app.web.kserve import binary
+from app.web.kserve.responses import inference_response, model_metadata
+from app.web.kserve.tensors import read_inference_request
+from app.web.access import OPEN, scope
 from app.web.plugins import body_limit, json_response
 
 SERVER_NAME = "word-count-and-image-classification"
 SERVER_VERSION = "1.0.0"
-# Sent by Triton's client when tensors travel as binary after the JSON.
-_BINARY_HEADER = "Inference-Header-Content-Length"
+EXTENSIONS = ["binary_tensor_data", "classification", "model_repository"]
 _MODEL = "/models/<name>"
 _VERSION = "/models/<name>/versions/<version>"
 
@@ -30,21 +31,27 @@ def error_body(code, message):
 class KServeRoutes:
     """Handlers of /v2: health, server and model metadata, inference."""
 
-    def __init__(self, registry, settings):
-        """Keep the registry and derive the per-request limits once."""
+    def __init__(self, registry, settings, draining=None, limits=None):
+        """Keep the registry and derive the per-request limits once.
+
+        Once ``draining`` (an Event) is set, the server is not ready;
+        ``limits`` are the process's shared image limits.
+        """
         self.registry = registry
         self.settings = settings
-        self.limits = ImageLimits.from_settings(settings)
+        self.draining = draining
+        self.limits = limits or ImageLimits.from_settings(settings)
 
     def install(self, app):
         """Add the V2 routes to the sub-application."""
-        app.route("/health/live", "GET", self.live)
-        app.route("/health/ready", "GET", self.ready)
-        app.route("/", "GET", self.server_metadata)
-        limit = body_limit(self.settings.max_upload_bytes)
+        app.route("/health/live", "GET", self.live, **scope(OPEN))
+        app.route("/health/ready", "GET", self.ready, **scope(OPEN))
+        app.route("/", "GET", self.server_metadata, **scope(OPEN))
+        predict = scope("predict")
+        limit = {**body_limit(self.settings.max_upload_bytes), **predict}
         for path in (_MODEL, _VERSION):
-            app.route(path, "GET", self.metadata)
-            app.route(path + "/ready", "GET", self.model_ready)
+            app.route(path, "GET", self.metadata, **predict)
+            app.route(path + "/ready", "GET", self.model_ready, **predict)
             app.route(path + "/infer", "POST", self.infer, **limit)
 
     def live(self):
@@ -53,13 +60,14 @@ class KServeRoutes:
 
     def ready(self):
         """Tell whether every model version is ready; 400 means no."""
-        ready = self.registry.all_available()
+        ready = self.registry.all_available() and not (
+            self.draining is not None and self.draining.is_set())
         return json_response(200 if ready else 400, {"ready": ready})
 
     def server_metadata(self):
         """Describe the server."""
         return {"name": SERVER_NAME, "version": SERVER_VERSION,
-                "extensions": []}
+                "extensions": EXTENSIONS}
 
     def metadata(self, name, version=None):
         """Describe one model version's inputs and outputs."""
@@ -75,18 +83,29 @@ class KServeRoutes:
     def infer(self, name, version=None):
         """Run one V2 inference request on a model version."""
         model = self._get(name, version)
-        if bottle.request.get_header(_BINARY_HEADER) is not None:
-            raise InvalidInput(
-                "the binary tensor data extension is not supported; send "
-                "every tensor as JSON (binary_data=False)")
+        request = bottle.request
+        body, data = request.body.read(), b""
         # Triton's HTTP client sends its JSON without a Content-Type.
-        content_type = bottle.request.content_type or "application/json"
-        request = read_inference_request(
-            parse_json_object(content_type, bottle.request.body.read()),
-            model, self.limits, self.settings.max_batch_size)
-        probabilities = to_probabilities(model.run(request.batch),
+        content_type = request.content_type or "application/json"
+        header = request.get_header(binary.HEADER)
+        if header is not None:
+            body, data = binary.split_body(body, header)
+            # The body is JSON then tensors, whatever its media type says
+            # (application/octet-stream from KServe's client).
+            content_type = "application/json"
+        inference = read_inference_request(
+            parse_json_object(content_type, body), model, self.limits,
+            self.settings.max_batch_size, data)
+        probabilities = to_probabilities(model.run(inference.batch),
                                          model.contract.activation)
-        return inference_response(model, request.request_id, probabilities)
+        response, binary_outputs = inference_response(
+            model, inference.request_id, probabilities, inference.output)
+        if not binary_outputs:
+            return response
+        payload, length = binary.frame(response, binary_outputs)
+        return bottle.HTTPResponse(payload, 200, {
+            binary.HEADER: str(length),
+            "Content-Type": "application/octet-stream"})
 
     def _find(self, name, version):
         """Return a model version by V2 name and version, whatever its state.

@@ -1,0 +1,1 @@
+"""Score many images offline with the service's own pipeline, no server."""

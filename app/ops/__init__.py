@@ -1,0 +1,1 @@
+"""Operating the service: what it records about its work, free of HTTP."""

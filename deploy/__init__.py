@@ -1,0 +1,1 @@
+"""Deployment recipes and the local cluster that runs them as processes."""

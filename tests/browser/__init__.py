@@ -1,0 +1,1 @@
+"""Tests of the root page in a real headless Chromium (make test-browser)."""
