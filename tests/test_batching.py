@@ -83,8 +83,11 @@ def test_wait_is_bounded(pool, tensors):
 
 def test_server_with_batching_answers_like_without(tmp_path):
     """Turned on in settings, batching changes no prediction."""
+    # Version 1 as the default: it is loaded before the server listens,
+    # so the requests do not also wait for its background load.
     settings = make_settings(tmp_path, batching_max_size=8,
-                             batching_timeout_micros=5000, interpreters=1)
+                             batching_timeout_micros=5000, interpreters=1,
+                             default_model_version=1)
     with RunningServer(settings, assembled=True) as running:
         def predict(_):
             with Client(running.url) as client:
