@@ -1,5 +1,6 @@
 """Operating the service: metrics, request ids, logs, keys, CORS, limits."""
 
+import functools
 import hashlib
 import json
 import re
@@ -64,7 +65,7 @@ def test_metrics_count_known_traffic_exactly(tmp_path):
             assert upload(client, "/predict/model/v1",
                           b"not an image").status_code == 400
             samples = scrape(client)
-    requests_of = functools_partial(value, samples, "http_requests_total")
+    requests_of = functools.partial(value, samples, "http_requests_total")
     assert requests_of(route="/words", method="POST", status="201") == 3
     assert requests_of(route="/words/<word>", method="GET",
                        status="200") == 2
@@ -97,11 +98,6 @@ def test_metrics_count_known_traffic_exactly(tmp_path):
     info = [labels for (name, labels) in samples
             if name == f"{PREFIX}_info"]
     assert info and dict(info[0])["model"] == "efficientnet-lite0"
-
-
-def functools_partial(function, *args):
-    """Return function with its first arguments bound (labels follow)."""
-    return lambda **labels: function(*args, **labels)
 
 
 def test_metric_names_follow_prometheus_conventions(client):

@@ -20,7 +20,7 @@ import bottle
 from app.inference.decode_budget import DecodeBudget
 from app.inference.pipeline import ImageLimits
 from app.ops.metrics import ServiceMetrics
-from app.ops.rate_limit import RateLimiter
+from app.ops.rate_limit import RateLimiter, parse_rate
 from app.ops.timed_store import TimedStore
 from app.web import kserve, tfserving
 from app.web.access import OPEN, AccessPlugin, client_address
@@ -83,8 +83,7 @@ def _limiter(settings):
     """Return the rate limiter settings ask for, or None."""
     if not settings.rate_limit:
         return None
-    requests, seconds = settings.rate_limit.split("/")
-    return RateLimiter(int(requests), int(seconds))
+    return RateLimiter(*parse_rate(settings.rate_limit))
 
 
 def _service_info(registry):
