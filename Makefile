@@ -118,7 +118,7 @@ wrk:
 
 # Throughput, latency and memory against the in-process limit, a naive
 # server and a bare cheroot app, all measured in one run (a few minutes).
-bench: $(VENV)/.runtime wrk  ## Benchmark; prints a Markdown table.
+bench: $(VENV)/.runtime wrk nginx  ## Benchmark; prints a Markdown table.
 	$(BIN)/python -m bench
 
 lint: $(VENV)/.dev  ## Only the PEP 8 / PEP 257 checks.

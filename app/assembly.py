@@ -5,6 +5,7 @@ so a test of :func:`build` proves the whole wiring, and everything below
 it takes plain arguments.
 """
 
+import concurrent.futures
 import dataclasses
 import threading
 
@@ -46,16 +47,27 @@ def build(settings):
 
     The default model version is loaded and warmed up here, before the
     server accepts a connection, so /health/ready is true from the first
-    request; the other versions load in the background.
+    request; the other versions load in the background. The word store
+    opens meanwhile, in a thread of its own: opening it waits on the
+    disk (a new SQLite file is synced) or the network (Redis), not on
+    the CPU the model needs.
     """
     metrics = ServiceMetrics()
     keys = build_keys(settings)
-    registry = build_registry(settings, observer=metrics.observe_inference)
-    try:
-        store = build_store(settings)
-    except BaseException:
-        registry.close()
-        raise
+    with concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="store-opener") as opener:
+        opening = opener.submit(build_store, settings)
+        try:
+            registry = build_registry(settings,
+                                      observer=metrics.observe_inference)
+        except BaseException:
+            _close_once_open(opening)
+            raise
+        try:
+            store = opening.result()
+        except BaseException:
+            registry.close()
+            raise
     prediction_log = build_prediction_log(
         settings, on_drop=metrics.prediction_log_dropped.inc)
     draining = threading.Event()
@@ -63,6 +75,15 @@ def build(settings):
                     prediction_log=prediction_log, draining=draining)
     return Parts(settings, store, registry, wsgi, prediction_log, metrics,
                  draining)
+
+
+def _close_once_open(opening):
+    """Close the store a future opens, once it has; ignore its failure."""
+    try:
+        store = opening.result()
+    except Exception:
+        return
+    store.close()
 
 
 def build_keys(settings):

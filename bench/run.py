@@ -8,7 +8,10 @@ Usage, from the project root with the project's virtualenv::
 Steps, all in one run: the import time of the runtime packages; the
 service (``api.py``, with a temporary SQLite file) from its start to its
 first prediction; its predictions at several concurrencies; its memory
-over many predictions; its word routes.
+over many predictions; its word routes; then what its parts cost: a new
+service as shipped in turn with one without its metrics and logging,
+one without its guards against hostile clients (``bench/stripped.py``)
+and nginx, configured as shipped, in front of it.
 
 Every figure that a target compares is measured in alternating blocks
 with its reference: in-process pipeline, service and naive server take
@@ -19,6 +22,7 @@ Progress goes to stderr, the report to stdout.
 """
 
 import argparse
+import contextlib
 import http.client
 import json
 import math
@@ -28,6 +32,7 @@ import signal
 import sys
 import tempfile
 import time
+import types
 
 if not __package__:
     # Run as ``python bench/run.py``: make ``bench`` and ``app`` importable.
@@ -38,6 +43,7 @@ from bench.inprocess import (  # noqa: E402
     InProcessPipeline, combine_pipeline_results)
 from bench.load import (  # noqa: E402
     Request, combine_load_results, multipart_body, run_load)
+from deploy.cluster import free_port, start_front  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PHOTOS = ("chelsea.jpg", "astronaut.jpg")
@@ -45,7 +51,19 @@ CONCURRENCIES = (1, 8, 32)
 # Each paired measurement is split into this many alternating blocks.
 BLOCKS = 5
 WORD = "benchmark"
-IMPORTS = ("numpy", "PIL", "ai_edge_litert")
+# What the service cannot start without: numpy, Pillow's image module
+# and the runtime's interpreter (the packages alone import next to
+# nothing). The start target compares with their bare import.
+IMPORTS = ("numpy", "PIL.Image", "ai_edge_litert.interpreter")
+# Parts taken out of the service (bench/stripped.py) to measure what
+# they cost, and what each holds.
+STRIPPED_PARTS = {"operations": "metrics and logging",
+                  "guards": "hostile-client guards"}
+FRONT_ROW = "nginx front -> service v1 as shipped, c=8"
+BOTTLE_ROW = "minimal Bottle app, GET /words/<word>, c=8"
+# The parts cost a few per cent at most: twice the requests of a
+# prediction level keep the noise below what is measured.
+PARTS_COST_SCALE = 2
 # The service's default worker thread count (setup.cfg), given to the
 # bare cheroot app too so that both run the same server configuration.
 SERVICE_THREADS = 8
@@ -118,6 +136,7 @@ class Benchmark:
         busy, own = machine.busy_cpu_seconds(), machine.own_cpu_seconds()
         with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
             self.scratch = pathlib.Path(scratch)
+            servers.compile_bytecode(ROOT, ("api.py", "app", "bench"))
             self.measure_imports()
             self.measure_service()
         self.figures["total"] = time.monotonic() - self.began
@@ -171,6 +190,7 @@ class Benchmark:
                     self._hello_server(bottle=True) as bottle_app:
                 self.measure_words(service, hello, bottle_app)
             service.check_alive()
+        self.measure_parts_cost()
 
     def measure_start(self, service):
         """Record the time from the service's start to a first prediction."""
@@ -214,6 +234,48 @@ class Benchmark:
                 self.figures[name] = result
             service.check_alive()
 
+    def measure_parts_cost(self):
+        """Measure v1 at c=8 with operations, then guards, taken out.
+
+        Each stripped service (``bench/stripped.py``) is api.py without
+        one part. A new api.py as shipped takes turns with them, block by
+        block, so its ratio to each is what that part costs: all three
+        start together and serve the same requests, where the service
+        measured so far holds interpreters of every version.
+        """
+        requests = self._predict_requests(1)
+        sides = {}
+        with contextlib.ExitStack() as stack:
+            for part in (None, *STRIPPED_PARTS):
+                server = stack.enter_context(self._stripped_server(part))
+                self._check_top1(server.address, 1,
+                                 f"without {part}" if part else "shipped")
+                sides[_stripped_row(part)] = (
+                    "" if part else _stripped_row("operations"),
+                    self._sender(server, requests, 8))
+                if part is None:
+                    front = self._front(server, stack)
+                    sides[FRONT_ROW] = (_stripped_row(None), self._sender(
+                        front, requests, 8))
+            self.figures.update(self._alternate(
+                sides, self.args.requests * PARTS_COST_SCALE))
+
+    def _front(self, server, stack):
+        """Start nginx, configured as shipped, in front of ``server``.
+
+        Return what a sender needs of it (``address``, ``check_alive``);
+        ``stack`` stops it.
+        """
+        # nginx's workers drop root and keep request bodies below here.
+        self.scratch.chmod(0o755)
+        port = free_port()
+        front = start_front(self.scratch / "nginx", port,
+                            [f"{server.address[0]}:{server.address[1]}"],
+                            self.scratch / "nginx.log")
+        stack.callback(front.stop)
+        return types.SimpleNamespace(address=("127.0.0.1", port),
+                                     check_alive=front.check)
+
     def measure_words(self, service, hello, bottle_app):
         """Measure GET and PATCH of one word, alternating with hello.
 
@@ -228,21 +290,20 @@ class Benchmark:
         sides = {
             hello_name: ("", self._sender(
                 hello, [Request("GET", "/")], 8, "requests/s")),
-            "minimal Bottle app, GET /words/<word>, c=8": (
-                hello_name, self._sender(
-                    bottle_app, [Request("GET", f"/words/{WORD}")], 8,
-                    "requests/s"))}
+            BOTTLE_ROW: (hello_name, self._sender(
+                bottle_app, [Request("GET", f"/words/{WORD}")], 8,
+                "requests/s"))}
         for method, body in (("GET", b""), ("PATCH", b'{"increment": 1}')):
             request = Request(method, f"/words/{WORD}", body,
                               json_type if body else ())
             sides[f"service {method} /words/<word>, c=8"] = (
-                hello_name, self._sender(service, [request], 8,
+                BOTTLE_ROW, self._sender(service, [request], 8,
                                          "requests/s"))
         results = self._alternate(sides, self.args.requests * 4)
         for method in ("GET", "PATCH"):
             self.figures[("words", method)] = results[
                 f"service {method} /words/<word>, c=8"]
-        self.figures["hello"] = results[hello_name]
+        self.figures["bottle"] = results[BOTTLE_ROW]
 
     def _alternate(self, sides, total):
         """Measure each side in BLOCKS turns; record and return the rows.
@@ -306,6 +367,17 @@ class Benchmark:
         return servers.ServerProcess(
             [sys.executable, str(ROOT / "bench" / "naive_app.py"),
              "--port", "0"], self.scratch / "naive.log", cwd=ROOT)
+
+    def _stripped_server(self, part):
+        """Return api.py without ``part`` (None: as shipped), not started."""
+        name = f"without-{part}" if part else "shipped"
+        env = servers.clean_environment(
+            APP_SQLITE_PATH=str(self.scratch / f"{name}.sqlite3"))
+        script = (["api.py"] if part is None else
+                  [str(ROOT / "bench" / "stripped.py"), "--without", part])
+        return servers.ServerProcess(
+            [sys.executable, *script, "--port", "0"],
+            self.scratch / f"{name}.log", env=env, cwd=ROOT)
 
     def _hello_server(self, bottle=False):
         """Return the bare cheroot (or minimal Bottle) app, not started."""
@@ -450,11 +522,20 @@ class Benchmark:
                 "v3 (full integer) predictions/s at c=8 vs v1",
                 figures["service v3, c=8"].rate,
                 figures["service v1, c=8"].rate, 1.5))
-        hello = figures["hello"].rate
-        for method in ("GET", "PATCH"):
+        shipped = figures[_stripped_row(None)].rate
+        for part in STRIPPED_PARTS:
             targets.append(_at_least(
-                f"{method} /words/<word> requests/s vs bare cheroot",
-                figures[("words", method)].rate, hello, 0.80))
+                f"v1 predictions/s at c=8 with {STRIPPED_PARTS[part]} vs "
+                "without",
+                shipped, figures[_stripped_row(part)].rate, 0.98))
+        targets.append(_at_least(
+            "v1 predictions/s at c=8 through the nginx front vs direct",
+            figures[FRONT_ROW].rate, shipped, 0.95))
+        bottle = figures["bottle"].rate
+        for method, ratio in (("GET", 0.9), ("PATCH", 0.5)):
+            targets.append(_at_least(
+                f"{method} /words/<word> requests/s vs minimal Bottle app",
+                figures[("words", method)].rate, bottle, ratio))
         _, warm, last, count = figures["rss"]
         growth = last / warm - 1
         targets.append(report.Target(
@@ -475,6 +556,13 @@ def _at_least(name, value, reference, ratio):
     return report.Target(
         name, f"{measured:.3f}x ({value:.1f} vs {reference:.1f})",
         f">= {ratio:.2f}x", measured >= ratio)
+
+
+def _stripped_row(part):
+    """Return the row name of the service without ``part`` (None: all)."""
+    if part is None:
+        return "service v1 as shipped, c=8, in turn with the stripped ones"
+    return f"service v1 without {part}, c=8"
 
 
 def _call(address, request, timeout=30.0):

@@ -43,7 +43,7 @@ if not __package__:
     # Run as ``python bench/slow_clients.py``: make ``bench`` importable.
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from bench import servers  # noqa: E402
+from bench import servers, stripped  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 IDLE = 64
@@ -90,21 +90,7 @@ def serve_plain(argv):
     """
     sys.path.insert(0, str(ROOT))
     import api
-    from cheroot import wsgi
-
-    def make_plain_server(wsgi_app, settings):
-        server = wsgi.Server(
-            (settings.host, settings.port), wsgi_app,
-            numthreads=settings.threads, timeout=settings.request_timeout,
-            shutdown_timeout=settings.shutdown_timeout,
-            request_queue_size=settings.listen_backlog,
-            server_name="word-and-image-service")
-        server.max_request_header_size = settings.max_header_bytes
-        server.keep_alive_conn_limit = settings.keep_alive_connections
-        server.prepare()
-        return server
-
-    api.make_server = make_plain_server
+    api.make_server = stripped.make_plain_server
     return api.main(argv)
 
 

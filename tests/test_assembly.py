@@ -96,3 +96,36 @@ def test_unusable_repository_fails_the_build(tmp_path):
     """A repository with no version is an error before anything serves."""
     with pytest.raises(ModelRepositoryError):
         build(make_settings(tmp_path, model_repository=tmp_path / "none"))
+
+
+def open_files_under(folder):
+    """Return the files under ``folder`` this process holds open."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(folder)):
+            found.append(target)
+    return found
+
+
+def test_failed_model_load_closes_the_store_opened_beside_it(tmp_path):
+    """The store opens while the model loads; a failed load closes it."""
+    database = tmp_path / "words"
+    with pytest.raises(ModelRepositoryError):
+        build(make_settings(tmp_path, model_repository=tmp_path / "none",
+                            sqlite_path=database / "words.sqlite3"))
+    assert (database / "words.sqlite3").exists()
+    assert open_files_under(database) == []
+
+
+def test_unopenable_store_fails_the_build_and_stops_the_loader(tmp_path):
+    """A store that cannot open fails the build; no model thread is left."""
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(OSError):
+        build(make_settings(tmp_path,
+                            sqlite_path=tmp_path / "file" / "words.sqlite3"))
+    assert [thread.name for thread in threading.enumerate()
+            if thread.name == "model-loader" and thread.is_alive()] == []

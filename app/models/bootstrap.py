@@ -2,8 +2,9 @@
 
 Only the default version is loaded before :func:`load_registry` returns
 when ``background`` is set: enough to answer the first request. The
-watcher then loads every other version in its thread and, with a poll
-interval, keeps following the folder (``watcher``).
+watcher then loads every other version in its thread, each in a lull of
+the predictions, and, with a poll interval, keeps following the folder
+(``watcher``).
 """
 
 import threading
@@ -13,6 +14,13 @@ from app.models.registry import (
     AVAILABLE, LOADING, ModelRegistry, ModelVersion)
 from app.models.repository import ModelRepositoryError, find_version_folders
 from app.models.watcher import RepositoryWatcher
+
+# Versions loaded in the background wait until no prediction has run for
+# this long, and at most this long (app.models.activity): long enough to
+# let a burst of requests pass, short enough that a busy service still
+# loads every version within seconds.
+LULL_SECONDS = 0.25
+LONGEST_LULL_WAIT_SECONDS = 10.0
 
 
 def load_registry(repository, default_version=0, options=LoadOptions(),
@@ -29,8 +37,10 @@ def load_registry(repository, default_version=0, options=LoadOptions(),
     versions.update((number, ModelVersion(number, None, LOADING))
                     for number in folders if number not in versions)
     registry = ModelRegistry(versions, default_version, options.wait_timeout)
-    watcher = RepositoryWatcher(registry, repository, options,
-                                poll_seconds if background else 0.0)
+    watcher = RepositoryWatcher(
+        registry, repository, options, poll_seconds if background else 0.0,
+        lull=(LULL_SECONDS, LONGEST_LULL_WAIT_SECONDS) if background
+        else None)
     registry.watcher = watcher
     watcher.read_serving()
     if background:

@@ -9,12 +9,14 @@ versions while requests read it: the registry swaps whole dicts, never
 changes one in place, so a reader always sees a consistent set.
 """
 
+import contextlib
 import dataclasses
 import threading
 
 from app.errors import NotFound, Unavailable
 from app.inference.batching import DynamicBatcher
 from app.inference.runtime import InterpreterPool
+from app.models.activity import PredictionActivity
 from app.models.contract import ModelContract
 from app.models.serving import ServingConfig, pick_label
 
@@ -53,6 +55,10 @@ class ModelVersion:
     _running: int = dataclasses.field(default=0, repr=False, compare=False)
     _idle: threading.Condition = dataclasses.field(
         default_factory=threading.Condition, repr=False, compare=False)
+    #: The registry's count of predictions running (set when it adopts
+    #: the version), which background loading waits on.
+    activity: PredictionActivity | None = dataclasses.field(
+        default=None, repr=False, compare=False)
 
     def __post_init__(self):
         """Mark a version that is not loading as settled."""
@@ -82,7 +88,9 @@ class ModelVersion:
             self._running += 1
         try:
             runner = self.batcher if self.state == AVAILABLE else None
-            return (runner or self.pool).run(batch)
+            with (self.activity.predicting() if self.activity is not None
+                  else contextlib.nullcontext()):
+                return (runner or self.pool).run(batch)
         finally:
             with self._idle:
                 self._running -= 1
@@ -124,6 +132,10 @@ class ModelRegistry:
 
     def __init__(self, versions, default_version=0, wait_timeout=30.0):
         """Take versions ``{number: ModelVersion}``, loaded or loading."""
+        #: Predictions running on any version; the loader waits on it.
+        self.activity = PredictionActivity()
+        for version in versions.values():
+            version.activity = self.activity
         self.versions = dict(versions)
         self.pinned_version = default_version
         self.wait_timeout = wait_timeout
@@ -178,7 +190,13 @@ class ModelRegistry:
 
     def _ready(self, found):
         """Wait for a version to settle; raise unless it is available."""
-        if not found.settled.wait(self.wait_timeout):
+        settled = found.settled.is_set()
+        if not settled:
+            # Told of the wait, the loader loads at once rather than
+            # waiting for a lull in the predictions.
+            with self.activity.waiting_for_load():
+                settled = found.settled.wait(self.wait_timeout)
+        if not settled:
             raise Unavailable(
                 f"model version {found.version} is still loading",
                 code="model_loading")
@@ -240,6 +258,7 @@ class ModelRegistry:
 
     def put(self, version):
         """Add or replace one version, as one swap of the whole set."""
+        version.activity = self.activity
         with self._changing:
             self.versions = {**self.versions, version.version: version}
 

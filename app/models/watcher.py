@@ -47,9 +47,15 @@ class RepositoryWatcher:
     """Load, retry and unload versions as the repository folder changes."""
 
     def __init__(self, registry, repository, options=LoadOptions(),
-                 poll_seconds=2.0):
-        """Watch ``repository`` for ``registry``; ``start`` begins polling."""
+                 poll_seconds=2.0, lull=None):
+        """Watch ``repository`` for ``registry``; ``start`` begins polling.
+
+        ``lull``, as ``(quiet seconds, longest wait)``, makes each load
+        in the watcher's thread wait for a lull in the predictions first
+        (:mod:`app.models.activity`); None loads at once.
+        """
         self.registry = registry
+        self.lull = lull
         self.repository = repository
         self.options = options
         self.poll_seconds = poll_seconds
@@ -77,7 +83,9 @@ class RepositoryWatcher:
         the versions are then as loaded as one more scan would make them.
         """
         seen = self.loads
-        with self._scanning:
+        # A load asked for is not background work: a scan in progress
+        # stops waiting for a lull.
+        with self.registry.activity.waiting_for_load(), self._scanning:
             self.unloaded = False
             if self.loads == seen:
                 self._scan(wait_for_quiet=False, closing=None)
@@ -105,10 +113,12 @@ class RepositoryWatcher:
         for number, folder in sorted(folders.items(), reverse=True):
             if closing is not None and closing.is_set():
                 return
-            self._look_at(number, folder, wait_for_quiet, retry_failed)
+            self._look_at(number, folder, wait_for_quiet, retry_failed,
+                          closing)
         self.read_serving()
 
-    def _look_at(self, number, folder, wait_for_quiet, retry_failed):
+    def _look_at(self, number, folder, wait_for_quiet, retry_failed,
+                 closing=None):
         """Load a new, pending or failed version if its folder is ready."""
         current = self.registry.versions.get(number)
         if current is not None and (
@@ -131,6 +141,10 @@ class RepositoryWatcher:
         due, _ = self._retries.get(number, (0.0, 0.0))
         if wait_for_quiet and time.monotonic() < due:
             return
+        if self.lull is not None and closing is not None:
+            self.registry.activity.wait_for_lull(*self.lull, closing)
+            if closing.is_set():
+                return
         loaded = load_version(folder, number, self.options)
         loaded.load_attempts = current.load_attempts + 1
         if loaded.state == FAILED:
