@@ -2,7 +2,9 @@
 
 import functools
 import hashlib
+import io
 import json
+import logging
 import re
 import signal
 import subprocess
@@ -13,6 +15,9 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.ops.request_log import (
+    ACCESS_LOGGER, REQUEST_ID, AccessLineHandler, JsonLinesFormatter,
+    RequestIdFilter, log_access)
 from app.settings import PROJECT_ROOT
 from app.web.access import client_address
 from tests.conftest import (
@@ -149,6 +154,41 @@ def test_log_lines_carry_the_request_id(tmp_path):
     assert any(entry["request_id"] == "probe-1"
                and "readiness check store failed" in entry["message"]
                for entry in warnings)
+
+
+def test_access_line_is_the_same_without_a_log_record(monkeypatch):
+    """The direct access line is byte for byte the logging module's."""
+    stream = io.StringIO()
+    handler = AccessLineHandler(stream)
+    handler.setFormatter(JsonLinesFormatter())
+    handler.addFilter(RequestIdFilter())
+    logger = logging.getLogger(ACCESS_LOGGER)
+    monkeypatch.setattr(logger, "handlers", [handler])
+    monkeypatch.setattr(logger, "propagate", False)
+    monkeypatch.setattr("time.time", lambda: 1764675600.0625)
+    fields = {"request_id": "id-1", "method": "GET", "route": "/words/<word>",
+              "path": "/words/caf\u00e9\"", "status": 200,
+              "duration_seconds": 0.000123, "bytes": 31,
+              "client": "127.0.0.1", "key": None, "model": None,
+              "version": 2, "label": "tabby", "error": None}
+    level = logger.level
+    # setLevel, unlike setting the attribute, clears the level caches.
+    logger.setLevel(logging.INFO)
+    token = REQUEST_ID.set("id-1")
+    try:
+        assert handler.takes_fields()
+        log_access(fields)
+        # Any filter on the logger sends the line through a LogRecord.
+        monkeypatch.setattr(logger, "filters", [lambda record: True])
+        log_access(fields)
+    finally:
+        REQUEST_ID.reset(token)
+        logger.setLevel(level)
+    direct, recorded = stream.getvalue().splitlines()
+    assert direct == recorded
+    assert json.loads(direct) == {
+        "time": "2025-12-02T11:40:00.062Z", "level": "info",
+        "logger": "access", **fields}
 
 
 def make_keys(tmp_path):

@@ -1,10 +1,12 @@
 """Word normalisation and count validation as pure functions."""
 
+import unicodedata
+
 import pytest
 
 from app.errors import InvalidInput
 from app.words.validation import (
-    normalize_prefix, normalize_word, parse_count, parse_increment,
+    fold, normalize_prefix, normalize_word, parse_count, parse_increment,
     split_words)
 
 
@@ -145,3 +147,14 @@ def test_prefix_cannot_start_a_run_with_a_mark(raw):
     with pytest.raises(InvalidInput) as caught:
         normalize_prefix(raw)
     assert caught.value.code == "invalid_prefix"
+
+
+def test_ascii_takes_the_same_fold_as_any_text():
+    """The ASCII shortcut of fold gives what NFKC and casefold give."""
+    def reference(text):
+        return unicodedata.normalize(
+            "NFKC", unicodedata.normalize("NFKC", text).casefold())
+    every_ascii = "".join(map(chr, range(128)))
+    assert fold(every_ascii) == reference(every_ascii)
+    for text in ("Hello", " MiXeD-case'Word\t", "A1_b2", "\x1c\x1fz"):
+        assert fold(text) == reference(text)

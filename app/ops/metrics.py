@@ -76,11 +76,22 @@ class ServiceMetrics:
             registry=registry)
         self.info = Info(f"{PREFIX}", "The service and its model versions.",
                          registry=registry)
+        # The children of each label set, looked up once: labels() takes
+        # a lock and checks its arguments on every call. Like the metrics'
+        # own children, an entry is never removed.
+        self._request_children = {}
+        self._store_children = {}
 
     def observe_request(self, route, method, status, seconds):
         """Count one answered request and its duration."""
-        self.requests.labels(route, method, str(status)).inc()
-        self.request_seconds.labels(route, method).observe(seconds)
+        key = (route, method, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = self._request_children[key] = (
+                self.requests.labels(route, method, str(status)),
+                self.request_seconds.labels(route, method))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_inference(self, model, version, wait_seconds, run_seconds,
                           batch_size):
@@ -101,7 +112,11 @@ class ServiceMetrics:
 
     def observe_store(self, operation, outcome, seconds):
         """Record one word-store operation."""
-        self.store_seconds.labels(operation, outcome).observe(seconds)
+        child = self._store_children.get((operation, outcome))
+        if child is None:
+            child = self._store_children[operation, outcome] = (
+                self.store_seconds.labels(operation, outcome))
+        child.observe(seconds)
 
     def describe_service(self, **fields):
         """Set the info metric's labels (service and model versions)."""

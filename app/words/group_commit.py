@@ -27,7 +27,7 @@ import threading
 class _Write:
     """One queued write and, once its group has committed, its outcome."""
 
-    __slots__ = ("function", "done", "result", "error")
+    __slots__ = ("function", "done", "result", "error", "_turn")
 
     def __init__(self, function):
         """Queue ``function(connection)``; it has not run yet."""
@@ -35,6 +35,18 @@ class _Write:
         self.done = False
         self.result = None
         self.error = None
+        # Held until the writer's turn comes: a lock of its own, so that
+        # waking one writer wakes no other.
+        self._turn = threading.Lock()
+        self._turn.acquire()
+
+    def wait_for_turn(self):
+        """Sleep until :meth:`wake` (at once if it already came)."""
+        self._turn.acquire()
+
+    def wake(self):
+        """End the writer's wait: its group committed, or it leads next."""
+        self._turn.release()
 
     def outcome(self):
         """Return the write's result, or raise the error it ended with."""
@@ -50,9 +62,11 @@ class GroupCommit:
         """Start with no queued write and no leader."""
         self._queue = []
         self._leading = False
-        # Guards the queue and the leader flag; waiters sleep on it, so a
-        # finished group wakes its writers at once, not one by one.
-        self._changed = threading.Condition()
+        # Guards the queue and the leader flag. Waiters sleep on their own
+        # locks: a leader that is done wakes the one writer that leads
+        # next, then the writers of its group, and no writer wakes only
+        # to find that its turn has not come.
+        self._lock = threading.Lock()
 
     def run(self, connection, function):
         """Run ``function(connection)`` in a committed group; return result.
@@ -61,22 +75,31 @@ class GroupCommit:
         this thread leads the group that holds its write.
         """
         write = _Write(function)
-        with self._changed:
+        with self._lock:
             self._queue.append(write)
-            while self._leading and not write.done:
-                self._changed.wait()
+            follow = self._leading
+            self._leading = True
+        if follow:
+            write.wait_for_turn()
             if write.done:
                 return write.outcome()
-            self._leading = True
+        # This thread leads: its write is the first of the queue.
+        with self._lock:
             group, self._queue = self._queue, []
         try:
             self._commit_group(connection, group)
         finally:
-            with self._changed:
-                for queued in group:
-                    queued.done = True
-                self._leading = False
-                self._changed.notify_all()
+            for queued in group:
+                queued.done = True
+            with self._lock:
+                following = self._queue[0] if self._queue else None
+                self._leading = following is not None
+            # The next group first: its commit overlaps these wake-ups.
+            if following is not None:
+                following.wake()
+            for queued in group:
+                if queued is not write:
+                    queued.wake()
         return write.outcome()
 
     def _commit_group(self, connection, group):

@@ -30,6 +30,10 @@ def fold(text):
     "İstanbul" is the word "i̇stanbul", one code point longer and apart
     from "istanbul" (plain I), while the dotless "ı" stays itself.
     """
+    if text.isascii():
+        # ASCII is its own NFKC form and holds no typographic apostrophe,
+        # and casefold and lower agree on it: the common case, cheaply.
+        return text.lower()
     text = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES)
     # casefold can produce decomposed characters, so normalise again.
     return unicodedata.normalize("NFKC", text.casefold())
@@ -90,9 +94,18 @@ def _word_patterns(text):
 
     A prefix is the start of a word: it may end after a separator.
     """
+    if text.isascii():
+        return _PLAIN_PATTERNS  # no ASCII character is a mark
     marks = re.escape("".join(sorted({
         char for char in _NEITHER_WORD_NOR_SPACE.findall(text)
         if unicodedata.category(char).startswith("M")})))
+    if not marks:
+        return _PLAIN_PATTERNS
+    return _compile_patterns(marks)
+
+
+def _compile_patterns(marks):
+    """Return the patterns of a word and of a prefix allowing ``marks``."""
     # A mark may follow a letter, a digit or another mark, never start.
     run = (f"{_LETTER}(?:{_LETTER}|[{marks}])*" if marks
            else f"{_LETTER}+")
@@ -104,3 +117,8 @@ def _word_patterns(text):
 def _is_integer(value):
     """Tell whether value is an int and not a bool (JSON true is not 1)."""
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+# The patterns of every text without marks, compiled once: re's own cache
+# would still cost a lookup per call.
+_PLAIN_PATTERNS = _compile_patterns("")
