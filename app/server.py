@@ -3,6 +3,7 @@
 import logging
 import signal
 import threading
+import time
 
 from app.http_server.connections import ReadAheadLimits
 from app.http_server.server import Server
@@ -61,9 +62,15 @@ def serve_until_signalled(server, signals=(signal.SIGTERM, signal.SIGINT),
     First the service drains: ``draining`` is set (readiness answers
     503, so a load balancer stops sending) while every request is still
     served, for ``drain_seconds``; a second signal cuts that short. Then
-    cheroot's ``stop`` closes the listening socket and waits up to its
-    ``shutdown_timeout`` for in-flight requests, so a stop from an
-    orchestrator (SIGTERM) loses no accepted request. ``announce`` is
+    it stops without dropping a connection, within the server's
+    ``shutdown_timeout``: it closes its port without resetting the
+    connections the kernel has queued on it (a proxy that never reads
+    readiness, such as open-source nginx, learns from the closed port
+    and tries another replica), serves what is left, waits for its
+    clients to close their connections (unless ``drain_seconds`` is 0,
+    a stop at once), and only then has cheroot's ``stop`` end whatever
+    remains. A stop from an orchestrator (SIGTERM) thus loses no request
+    that reached the service. ``announce`` is
     called once the signals are handled: a supervisor that reads it as
     "started" may stop the service at once.
     """
@@ -73,14 +80,28 @@ def serve_until_signalled(server, signals=(signal.SIGTERM, signal.SIGINT),
 
     def drain_then_stop():
         draining.set()
-        # Answers during the drain say Connection: close, so clients and
+        # Answers from now on say Connection: close, so clients and
         # proxies open new connections (elsewhere, once this one is out
-        # of rotation) instead of reusing one that is about to close.
+        # of rotation or its port is closed) instead of reusing one that
+        # is about to close.
         server.keep_alive_conn_limit = 0
         if drain_seconds:
             log.info("draining for %s s before closing the port",
                      drain_seconds)
             hurry.wait(drain_seconds)
+        deadline = time.monotonic() + server.shutdown_timeout
+        server.stop_accepting()
+        # Closing an idle connection races a client sending on it, so the
+        # clients close them: after an answer that says so, or once idle
+        # for their own keep-alive timeout (nginx's is below ours). A stop
+        # with no drain is a stop at once: there is no proxy to spare.
+        if drain_seconds and not server.wait_until_closed(
+                deadline - time.monotonic(), hurry):
+            log.info("closing %d connections still open",
+                     server.open_connections)
+        # What is left of shutdown_timeout is for cheroot's stop, which
+        # gives in-flight requests that long before it cuts them off.
+        server.shutdown_timeout = max(0.0, deadline - time.monotonic())
         server.stop()
 
     stopper = threading.Thread(target=drain_then_stop,

@@ -33,7 +33,6 @@ from deploy.nginx_config import write_config
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 90.0
 POLL_SECONDS = 0.05
-RELOAD_SECONDS = 0.5
 # A replica given SIGTERM drains (drain_seconds, 5 by default) and then
 # finishes its requests (shutdown_timeout, 10): it gets that and a margin
 # before it is killed.
@@ -157,7 +156,6 @@ class Cluster:
         self.replicas = [None] * replicas
         self.front = None
         self._generations = [0] * replicas
-        self._down = set()
 
     @property
     def front_url(self):
@@ -240,7 +238,8 @@ class Cluster:
         """Start replica ``index`` on its port; by default wait until ready.
 
         A replica started again takes the same port, as a restarted
-        container keeps its address: the front needs no new configuration.
+        container keeps its address: the front needs no new configuration,
+        and sends it requests again once it answers.
         """
         self._generations[index] += 1
         env = {key: value for key, value in os.environ.items()
@@ -257,8 +256,6 @@ class Cluster:
             env=env)
         if wait:
             self.wait_ready(index)
-            if f"127.0.0.1:{self.replica_ports[index]}" in self._down:
-                self.set_in_rotation(index, True)
         return self.replicas[index]
 
     def wait_ready(self, index, timeout=READY_TIMEOUT):
@@ -279,37 +276,16 @@ class Cluster:
         replica.process.wait()
 
     def stop_replica(self, index, timeout=REPLICA_STOP_SECONDS):
-        """Take replica ``index`` out of rotation, then stop it (SIGTERM).
+        """Stop replica ``index`` (SIGTERM); return its exit code.
 
-        nginx without paid active health checks never reads readiness,
-        so the front is told first, as an orchestrator removes a pod from
-        its Service before stopping it: connections the replica has
-        accepted but not yet read would otherwise be reset when it closes
-        its port. Return the replica's exit code once it is gone.
+        The front is not told: open-source nginx reads no readiness, and
+        learns that a replica is gone when its port refuses connections,
+        then sends the request to another replica whatever its method,
+        as nothing of it was sent. The replica drains, closes its port
+        without resetting a connection queued on it, and answers every
+        request it has (app/server.py), as it does under Compose.
         """
-        self.set_in_rotation(index, False)
         return self.replicas[index].stop(signal.SIGTERM, timeout)
-
-    def set_in_rotation(self, index, serving):
-        """Mark replica ``index`` up or down in the front; reload nginx."""
-        address = f"127.0.0.1:{self.replica_ports[index]}"
-        (self._down.discard if serving else self._down.add)(address)
-        if self.front is None:
-            return
-        binary = require_program("nginx", "nginx")
-        prefix = self.folder / "nginx"
-        conf = write_config(prefix / "conf", f"127.0.0.1:{self.front_port}",
-                            self._addresses(), self._down)
-        subprocess.run([binary, "-e", "stderr", "-p", f"{prefix}/", "-c",
-                        str(conf), "-s", "reload"], check=True,
-                       capture_output=True, timeout=STOP_SECONDS)
-        # The reload starts new workers and lets the old ones finish
-        # their requests; give them a moment to take over.
-        time.sleep(RELOAD_SECONDS)
-
-    def _addresses(self):
-        """Return every replica's address as the front lists it."""
-        return [f"127.0.0.1:{port}" for port in self.replica_ports]
 
     def start_front(self):
         """Start nginx in front of the replicas; wait until it serves."""

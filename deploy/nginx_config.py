@@ -39,18 +39,14 @@ def server_parameters(text=None):
     return found.pop()
 
 
-def upstream_lines(addresses, down=()):
-    """Return upstream.conf's lines for ``addresses`` (``host:port``).
-
-    Addresses in ``down`` are marked so: nginx sends them nothing.
-    """
+def upstream_lines(addresses):
+    """Return upstream.conf's lines for ``addresses`` (``host:port``)."""
     parameters = server_parameters()
-    return "".join(
-        f"server {address} {parameters}"
-        f"{' down' if address in down else ''};\n" for address in addresses)
+    return "".join(f"server {address} {parameters};\n"
+                   for address in addresses)
 
 
-def write_config(folder, listen, addresses, down=()):
+def write_config(folder, listen, addresses):
     """Write nginx.conf and upstream.conf into ``folder``; return the conf.
 
     ``listen`` is what nginx's listen directive gets (``127.0.0.1:8080``);
@@ -61,5 +57,5 @@ def write_config(folder, listen, addresses, down=()):
     conf = folder / "nginx.conf"
     conf.write_text(render_template(TEMPLATE.read_text(),
                                     {"FRONT_LISTEN": listen}))
-    (folder / "upstream.conf").write_text(upstream_lines(addresses, down))
+    (folder / "upstream.conf").write_text(upstream_lines(addresses))
     return conf

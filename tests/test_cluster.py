@@ -348,17 +348,17 @@ def test_redis_down_fails_words_only_and_recovers(cluster):
 
 
 def test_rolling_restart_answers_no_request_with_an_error(cluster):
-    """Restart each replica under load: no error answer, no write lost.
+    """Restart each replica under load: every request answered 2xx.
 
-    Each replica is taken out of the front (an nginx reload), drains
-    (APP_DRAIN_SECONDS=2), finishes its requests and exits 0; a new one
-    takes its place, and the next is stopped once the front sends
-    requests to the new one, as an orchestrator waits for a new replica
-    to be ready before it stops the next. nginx's reload closes its idle
-    client connections at once, so a client that sends on one at that
-    instant sees the connection drop without an answer: those are
-    counted apart (docs/deploy.md), and every request that got an answer
-    got a 2xx.
+    Each replica gets SIGTERM while the front keeps sending to it, as
+    under Compose: it drains (APP_DRAIN_SECONDS=2), closes its port
+    without resetting a connection queued on it, answers what it has,
+    waits for the front to close its idle connections, and exits 0. The
+    front sends what the closed port refuses to another replica. A new
+    replica takes its place, and the next is stopped once the front
+    sends requests to the new one, as an orchestrator waits for a new
+    replica to be ready before it stops the next. No connection dropped,
+    no error answer, no write lost or applied twice.
     """
     word = new_word()
     url = cluster.front_url
@@ -386,10 +386,6 @@ def test_rolling_restart_answers_no_request_with_an_error(cluster):
             assert code == 0, cluster.replicas[index].log_tail()
         time.sleep(1)
     failures = load.failures()
-    answered = [outcome for outcome in failures
-                if isinstance(outcome[3], int)]
-    dropped = [outcome for outcome in load.of("patch")
-               if not isinstance(outcome[3], int)]
     acknowledged = sum(1 for outcome in load.of("patch")
                        if outcome[3] == 200)
     print(f"\nrolling restart: {len(load.outcomes)} requests "
@@ -398,16 +394,17 @@ def test_rolling_restart_answers_no_request_with_an_error(cluster):
           "replica, seconds to stop, start, be back in rotation: "
           + "; ".join(f"{stop:.1f}, {start:.1f}, {back:.1f}"
                       for stop, start, back in timings))
-    assert answered == []
-    # A dropped increment may or may not have reached a replica.
-    assert acknowledged <= count_of(url, word) <= acknowledged + len(dropped)
-    assert len(failures) <= len(load.outcomes) // 500
+    assert failures == []
+    assert count_of(url, word) == acknowledged
 
 
-def wait_in_rotation(cluster, index, offset, timeout=15):
+def wait_in_rotation(cluster, index, offset, timeout=30):
     """Wait until the front's log shows a request replica ``index`` served.
 
     Only log lines past ``offset`` count: those of the new replica.
+    nginx tries again a replica whose port refused it after fail_timeout
+    (5 s, deploy/nginx/upstream.conf), each of its workers on its own,
+    and counts a failed try as one more failure.
     """
     address = f"127.0.0.1:{cluster.replica_ports[index]}"
     deadline = time.monotonic() + timeout
@@ -420,8 +417,12 @@ def wait_in_rotation(cluster, index, offset, timeout=15):
                         .split(", ")[-1] == address):
                     return
         time.sleep(0.1)
+    with open(cluster.front.log_path, encoding="utf-8") as log:
+        log.seek(offset)
+        seen = [line for line in log if address in line]
     raise AssertionError(f"replica {index} not back in rotation in "
-                         f"{timeout} s")
+                         f"{timeout} s; the front's lines about it:\n"
+                         + "".join(seen[-10:]))
 
 
 class SlowClients:

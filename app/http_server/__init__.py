@@ -8,5 +8,8 @@ ahead, without blocking, until its head and body are all in memory
 (:mod:`.connections`, which uses :mod:`.framing` to tell where a request
 ends), under a deadline for the head, a minimum rate for the body and a
 memory budget; only then does a worker take it. Errors cheroot writes
-itself are the service's JSON errors (:mod:`.request`).
+itself are the service's JSON errors (:mod:`.request`). It also stops
+without dropping a connection: it closes its port without resetting the
+connections queued on it (:mod:`.listener`), and leaves idle kept-alive
+connections for their clients to close (:mod:`.server`).
 """

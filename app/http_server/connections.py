@@ -20,6 +20,10 @@ take it, reading the bytes from memory. Meanwhile:
   waits, unread, until other requests give some back.
 
 A request that misses a deadline gets a 408 JSON error and is closed.
+
+When the server stops, the selector thread also closes the listening
+socket, once it has accepted every connection queued on it
+(:meth:`ReadAheadManager.close_listener`).
 """
 
 import collections
@@ -27,6 +31,7 @@ import dataclasses
 import logging
 import os
 import selectors
+import threading
 import time
 
 from cheroot.connections import ConnectionManager
@@ -46,6 +51,10 @@ FREE_BODY_BYTES = 65536
 # closing with unread input sends a reset, which can destroy the error
 # response before the client reads it.
 _DRAIN_BYTES = 4 * READ_SIZE
+# Connections accepted while closing the listener, at most, per place in
+# its queue: the queue empties once, and only fills again if new
+# connections could not be kept out of it.
+_MAX_ACCEPTS_PER_BACKLOG = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -255,6 +264,38 @@ class ReadAheadConnection(HTTPConnection):
         self.intake = Intake(server.read_ahead_limits)
         # A new connection is idle until it sends, like a kept-alive one.
         self.last_used = time.time()
+        server.connection_opened(self)
+
+    def close(self):
+        """Close the connection; the server counts it gone once."""
+        try:
+            super().close()
+        finally:
+            self.server.connection_closed(self)
+
+
+class _Waker:
+    """A pipe the selector watches: a byte written to it wakes it up."""
+
+    def __init__(self):
+        """Open the pipe."""
+        self._read, self._write = os.pipe()
+        self._closed = False
+
+    def fileno(self):
+        """Return the end the selector watches."""
+        return self._read
+
+    def wake(self):
+        """Make the selector's wait return."""
+        os.write(self._write, b"!")
+
+    def close(self):
+        """Close both ends, once."""
+        if not self._closed:
+            self._closed = True
+            os.close(self._read)
+            os.close(self._write)
 
 
 class ReadAheadManager(ConnectionManager):
@@ -276,6 +317,36 @@ class ReadAheadManager(ConnectionManager):
         # that such an upload can always end.
         self._budget = max(limits.max_buffered_bytes, limits.max_body_bytes)
         self._paused = collections.deque()
+        self._listening = True
+        self._close_requested = False
+        self._waker = None
+        self.listener_closed = threading.Event()
+
+    @property
+    def _num_connections(self):
+        """Return how many connections the selector watches.
+
+        cheroot counts every entry but the listening socket's, which it
+        assumes is always there; keep-alive is allowed below a limit of
+        this count, so counting one too many is the safe side.
+        """
+        return len(self._selector) - (1 if self._listening else 0)
+
+    def close_listener(self):
+        """Have the selector thread close the listening socket at once.
+
+        Woken up for it, the selector thread accepts every connection
+        still queued on the socket, reads those as any other, and closes
+        the socket: closing it with connections queued would reset them.
+        :attr:`listener_closed` is set once it is closed.
+        """
+        self._close_requested = True
+        # Set before the selector can see it, so that the sweep for
+        # expired connections knows it for what it is.
+        self._waker = waker = _Waker()
+        self._selector.register(waker.fileno(), selectors.EVENT_READ,
+                                data=waker)
+        waker.wake()
 
     def put(self, conn):
         """Take a connection back after a request; read its next one.
@@ -294,6 +365,10 @@ class ReadAheadManager(ConnectionManager):
 
     def receive(self, conn):
         """Read what conn has sent, then hand it over, refuse or wait."""
+        if conn is self._waker:
+            conn.close()
+            self._close_listener_if_due()
+            return
         try:
             self._receive(conn)
         except Exception:
@@ -442,11 +517,17 @@ class ReadAheadManager(ConnectionManager):
             pass
 
     def _expire(self, threshold):
-        """Close idle connections; answer late requests with 408."""
+        """Close idle connections; answer late requests with 408.
+
+        The selector thread calls this between two waits: should the
+        wake-up of :meth:`close_listener` not have closed the listening
+        socket yet, this does.
+        """
+        self._close_listener_if_due()
         now = time.monotonic()
         late = []
         for fd, conn in self._selector.connections:
-            if conn is self.server:
+            if conn is self.server or conn is self._waker:
                 continue
             reason = conn.intake.overdue(now)
             if reason is None and conn.last_used < threshold:
@@ -470,6 +551,36 @@ class ReadAheadManager(ConnectionManager):
                          conn.intake.overdue(now))
         if self._budget > 0 and self._paused:
             self._resume()
+
+    def _close_listener_if_due(self):
+        """Close the listening socket if :meth:`close_listener` says so."""
+        if self._listening and self._close_requested:
+            self._close_listener()
+
+    def _close_listener(self):
+        """Accept every connection queued on the listener, then close it."""
+        server = self.server
+        sock = server.socket
+        self._listening = False
+        if sock is None:
+            self.listener_closed.set()
+            return
+        try:
+            self._selector.unregister(sock.fileno())
+            sock.setblocking(False)
+            with selectors.DefaultSelector() as queued:
+                queued.register(sock, selectors.EVENT_READ)
+                for _ in range(_MAX_ACCEPTS_PER_BACKLOG
+                               * max(1, server.request_queue_size)):
+                    if not queued.select(0):
+                        break
+                    conn = self._from_server_socket(sock)
+                    if conn is not None:
+                        server.process_conn(conn)
+        finally:
+            sock.close()
+            server.socket = None
+            self.listener_closed.set()
 
     def close(self):
         """Close every connection, those waiting for the budget too."""
