@@ -176,9 +176,9 @@ class Settings:
         5, "Seconds a decode waits for room in decode_memory_budget "
         "before a 503 decode_busy.", 0, 600)
     malloc_arenas: int = _setting(
-        _AUTO, "glibc malloc arenas (auto: one per CPU; 0: glibc's own "
-        "default of 8 per core); fewer keep less freed memory resident.",
-        0, 1024, auto=True)
+        0, "glibc malloc arenas (0: glibc's own, 8 per core; auto: one per "
+        "CPU); fewer keep less freed memory resident but contend under "
+        "load.", 0, 1024, auto=True)
     max_batch_size: int = _setting(
         16, "Most images in one prediction request.", 1, 1024)
     default_top_k: int = _setting(

@@ -59,11 +59,13 @@ IMPORTS = ("numpy", "PIL.Image", "ai_edge_litert.interpreter")
 # they cost, and what each holds.
 STRIPPED_PARTS = {"operations": "metrics and logging",
                   "guards": "hostile-client guards"}
+TWIN_ROW = "service v1 as shipped, a second process, c=8"
 FRONT_ROW = "nginx front -> service v1 as shipped, c=8"
 BOTTLE_ROW = "minimal Bottle app, GET /words/<word>, c=8"
 # The parts cost a few per cent at most: twice the requests of a
-# prediction level keep the noise below what is measured.
+# prediction level, in shorter blocks, keep the noise near a per cent.
 PARTS_COST_SCALE = 2
+PARTS_COST_BLOCKS = 10
 # The service's default worker thread count (setup.cfg), given to the
 # bare cheroot app too so that both run the same server configuration.
 SERVICE_THREADS = 8
@@ -239,9 +241,11 @@ class Benchmark:
 
         Each stripped service (``bench/stripped.py``) is api.py without
         one part. A new api.py as shipped takes turns with them, block by
-        block, so its ratio to each is what that part costs: all three
+        block, so its ratio to each is what that part costs: all of them
         start together and serve the same requests, where the service
-        measured so far holds interpreters of every version.
+        measured so far holds interpreters of every version. nginx in
+        front of the shipped one, and a second shipped process (whose
+        ratio is the noise), take their turns too.
         """
         requests = self._predict_requests(1)
         sides = {}
@@ -257,8 +261,23 @@ class Benchmark:
                     front = self._front(server, stack)
                     sides[FRONT_ROW] = (_stripped_row(None), self._sender(
                         front, requests, 8))
-            self.figures.update(self._alternate(
-                sides, self.args.requests * PARTS_COST_SCALE))
+            # Two processes of the same code differ by the noise of these
+            # rows: a cost below that is not measured.
+            twin = stack.enter_context(
+                self._stripped_server(None, "shipped-twin"))
+            sides[TWIN_ROW] = (_stripped_row(None), self._sender(
+                twin, requests, 8))
+            results = self._alternate(
+                sides, self.args.requests * PARTS_COST_SCALE,
+                PARTS_COST_BLOCKS)
+        self.figures.update(results)
+        twin, shipped = results[TWIN_ROW].rate, results[
+            _stripped_row(None)].rate
+        self.notes.append(
+            f"two processes of the shipped service, measured in turn, "
+            f"differ by {abs(twin / shipped - 1) * 100:.1f} % "
+            f"({shipped:.1f} and {twin:.1f} images/s): the noise of the "
+            "rows that price the parts")
 
     def _front(self, server, stack):
         """Start nginx, configured as shipped, in front of ``server``.
@@ -305,16 +324,16 @@ class Benchmark:
                 f"service {method} /words/<word>, c=8"]
         self.figures["bottle"] = results[BOTTLE_ROW]
 
-    def _alternate(self, sides, total):
-        """Measure each side in BLOCKS turns; record and return the rows.
+    def _alternate(self, sides, total, blocks=BLOCKS):
+        """Measure each side in ``blocks`` turns; record and return the rows.
 
         ``sides`` maps a row name to ``(reference row name, measure)``,
         where ``measure(count)`` returns a result with ``rate``,
         ``percentile()`` and ``latencies``.
         """
-        block = max(1, total // BLOCKS)
+        block = max(1, total // blocks)
         parts = {name: [] for name in sides}
-        for _ in range(BLOCKS):
+        for _ in range(blocks):
             for name, (_, measure) in sides.items():
                 parts[name].append(measure(block))
         results = {}
@@ -368,9 +387,9 @@ class Benchmark:
             [sys.executable, str(ROOT / "bench" / "naive_app.py"),
              "--port", "0"], self.scratch / "naive.log", cwd=ROOT)
 
-    def _stripped_server(self, part):
+    def _stripped_server(self, part, name=None):
         """Return api.py without ``part`` (None: as shipped), not started."""
-        name = f"without-{part}" if part else "shipped"
+        name = name or (f"without-{part}" if part else "shipped")
         env = servers.clean_environment(
             APP_SQLITE_PATH=str(self.scratch / f"{name}.sqlite3"))
         script = (["api.py"] if part is None else

@@ -81,6 +81,8 @@ class ServiceMetrics:
         # own children, an entry is never removed.
         self._request_children = {}
         self._store_children = {}
+        self._inference_children = {}
+        self._prediction_children = {}
 
     def observe_request(self, route, method, status, seconds):
         """Count one answered request and its duration."""
@@ -96,10 +98,16 @@ class ServiceMetrics:
     def observe_inference(self, model, version, wait_seconds, run_seconds,
                           batch_size):
         """Record one invoke: its queue wait, its run time, its batch."""
-        version = str(version)
-        self.queue_seconds.labels(model, version).observe(wait_seconds)
-        self.inference_seconds.labels(model, version).observe(run_seconds)
-        self.batch_size.labels(model, version).observe(batch_size)
+        children = self._inference_children.get((model, version))
+        if children is None:
+            labels = (model, str(version))
+            children = self._inference_children[model, version] = (
+                self.queue_seconds.labels(*labels),
+                self.inference_seconds.labels(*labels),
+                self.batch_size.labels(*labels))
+        children[0].observe(wait_seconds)
+        children[1].observe(run_seconds)
+        children[2].observe(batch_size)
 
     def observe_decode(self, seconds):
         """Record the decoding and pre-processing of one image."""
@@ -107,8 +115,12 @@ class ServiceMetrics:
 
     def count_predictions(self, model, version, label, outcome, images=1):
         """Count images classified ("ok") or refused (an error code)."""
-        self.predictions.labels(model, str(version), label or "",
-                                outcome).inc(images)
+        key = (model, version, label, outcome)
+        child = self._prediction_children.get(key)
+        if child is None:
+            child = self._prediction_children[key] = self.predictions.labels(
+                model, str(version), label or "", outcome)
+        child.inc(images)
 
     def observe_store(self, operation, outcome, seconds):
         """Record one word-store operation."""
