@@ -52,8 +52,8 @@ CONCURRENCIES = (1, 8, 32)
 BLOCKS = 5
 WORD = "benchmark"
 # What the service cannot start without: numpy, Pillow's image module
-# and the runtime's interpreter (the packages alone import next to
-# nothing). The start target compares with their bare import.
+# and the runtime's interpreter (the packages alone import little beyond
+# NumPy). The start target compares with their bare import.
 IMPORTS = ("numpy", "PIL.Image", "ai_edge_litert.interpreter")
 # Parts taken out of the service (bench/stripped.py) to measure what
 # they cost, and what each holds.
