@@ -30,15 +30,26 @@ def make_server(wsgi_app, settings):
         min_body_rate=settings.min_body_rate,
         body_grace=settings.body_grace,
         max_buffered_bytes=settings.max_buffered_bytes)
-    server = Server(
-        (settings.host, settings.port), wsgi_app, limits,
-        numthreads=settings.threads, timeout=settings.request_timeout,
-        shutdown_timeout=settings.shutdown_timeout,
-        # cheroot's default backlog is 5: a burst of new connections
-        # (a load balancer, a client pool opening) overflows it, and the
-        # dropped ones wait a full second for the SYN to be retried.
-        request_queue_size=settings.listen_backlog,
-        server_name="word-and-image-service")
+    return prepare_server(Server((settings.host, settings.port), wsgi_app,
+                                 limits, **server_options(settings)),
+                          settings)
+
+
+def server_options(settings):
+    """Return the cheroot constructor arguments that settings configure."""
+    return {"numthreads": settings.threads,
+            "timeout": settings.request_timeout,
+            "shutdown_timeout": settings.shutdown_timeout,
+            # cheroot's default backlog is 5: a burst of new connections
+            # (a load balancer, a client pool opening) overflows it, and
+            # the dropped ones wait a full second for the SYN to be
+            # retried.
+            "request_queue_size": settings.listen_backlog,
+            "server_name": "word-and-image-service"}
+
+
+def prepare_server(server, settings):
+    """Set what cheroot takes as attributes, then bind; return the server."""
     server.max_request_header_size = settings.max_header_bytes
     # cheroot closes keep-alive connections beyond 10 by default, so more
     # concurrent clients than that keep reconnecting and race the close.

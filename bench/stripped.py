@@ -31,6 +31,8 @@ import argparse
 import pathlib
 import sys
 
+from cheroot import wsgi
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PARTS = ("operations", "guards")
 
@@ -92,23 +94,33 @@ def remove_guards(api):
     pipeline.ImageLimits.from_settings = unguarded
 
 
+class PlainServer(wsgi.Server):
+    """cheroot's own server, with the stop steps app.server calls.
+
+    It cannot close its port without resetting the connections queued on
+    it, nor wait for its clients to close theirs: it stops as cheroot
+    does, all at once.
+    """
+
+    def stop_accepting(self, timeout=None):
+        """Say that the port was not closed apart: stop() closes it."""
+        return False
+
+    def wait_until_closed(self, timeout, cancel=None):
+        """Wait for nothing: stop() closes whatever is open."""
+        return True
+
+
 def make_plain_server(wsgi_app, settings):
     """Return cheroot's plain server, configured as app.server does its own.
 
     Only the request intake differs: a connection goes to a worker thread
     as soon as it is accepted, and the worker reads the request itself.
     """
-    from cheroot import wsgi
-    server = wsgi.Server(
-        (settings.host, settings.port), wsgi_app,
-        numthreads=settings.threads, timeout=settings.request_timeout,
-        shutdown_timeout=settings.shutdown_timeout,
-        request_queue_size=settings.listen_backlog,
-        server_name="word-and-image-service")
-    server.max_request_header_size = settings.max_header_bytes
-    server.keep_alive_conn_limit = settings.keep_alive_connections
-    server.prepare()
-    return server
+    from app.server import prepare_server, server_options
+    return prepare_server(PlainServer((settings.host, settings.port),
+                                      wsgi_app, **server_options(settings)),
+                          settings)
 
 
 if __name__ == "__main__":
