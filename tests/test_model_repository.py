@@ -1,6 +1,7 @@
 """The shipped model files, the registry that loads them, and the stages."""
 
 import contextlib
+import gc
 import hashlib
 import json
 import shutil
@@ -177,6 +178,70 @@ def test_waiting_borrowers_are_served_in_arrival_order():
         thread.join(10)
     assert served == ["first", "second", "third"]
     assert pool.waiting == 0
+
+
+def test_concurrent_requests_each_get_their_own_output():
+    """Outputs handed back by the invoke threads reach the right request."""
+    path = VERSIONS[0] / "model.tflite"
+    reference = ModelRunner(path, 1)
+    batches = [np.random.default_rng(seed).normal(
+        size=reference.input_shape).astype(np.float32) for seed in range(8)]
+    expected = [reference.run(batch).copy() for batch in batches]
+    pool = InterpreterPool(path, 2, 1, 30)
+    outputs = [None] * len(batches)
+
+    def request(number):
+        for _ in range(3):
+            outputs[number] = pool.run(batches[number]).copy()
+
+    threads = [threading.Thread(target=request, args=(number,))
+               for number in range(len(batches))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert pool.created == 2
+    for output, wanted in zip(outputs, expected):
+        np.testing.assert_allclose(output, wanted, atol=1e-5)
+
+
+def test_invoke_error_reaches_the_request_and_the_pool_goes_on():
+    """A batch the model refuses raises in the caller; the thread survives."""
+    pool = InterpreterPool(VERSIONS[0] / "model.tflite", 1, 1, 1)
+    with pytest.raises(ValueError):
+        pool.run(np.zeros((1, 7, 7, 3), np.float32))
+    assert pool.run(np.zeros(pool.input_shape, np.float32)).shape == (1, 1000)
+
+
+def test_request_that_gave_up_leaves_nothing_in_line():
+    """A wait past the timeout takes its job out; later requests run."""
+    pool = InterpreterPool(VERSIONS[0] / "model.tflite", 1, 1, 0.05)
+    batch = np.zeros(pool.input_shape, np.float32)
+    with pool.borrow():
+        with pytest.raises(Unavailable):
+            pool.run(batch)
+        assert pool.waiting == 0
+    assert pool.run(batch).shape == (1, 1000)
+
+
+def _invoke_threads():
+    """Return the live threads that invoke a pool's interpreters."""
+    return [thread for thread in threading.enumerate()
+            if thread.name.startswith("invoke-")]
+
+
+def test_invoke_threads_stop_once_the_pool_is_gone():
+    """A removed version's interpreters do not live on in their threads."""
+    before = set(_invoke_threads())
+    pool = InterpreterPool(VERSIONS[0] / "model.tflite", 2, 1, 1)
+    pool.fill()
+    started = set(_invoke_threads()) - before
+    assert len(started) == 2
+    del pool
+    gc.collect()
+    for thread in started:
+        thread.join(10)
+        assert not thread.is_alive()
 
 
 def test_lone_request_runner_serves_only_an_otherwise_idle_pool():

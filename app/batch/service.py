@@ -6,7 +6,6 @@ server's, so a batch run scores exactly as the service would, with one
 single-thread interpreter per worker.
 """
 
-import contextlib
 import dataclasses
 
 from app.assembly import build_registry
@@ -67,24 +66,12 @@ def open_service(settings):
     registry = build_registry(settings, background=False)
     try:
         model = registry.get()
-        warm_every_interpreter(model.pool)
+        # An interpreter's first run sets up its kernels; done here,
+        # before the clock starts, no image of the run pays for it.
+        model.pool.fill()
     except BaseException:
         registry.close()
         raise
     return BatchService(settings, registry, model,
                         ImageLimits.from_settings(settings),
                         fetch_policy(settings))
-
-
-def warm_every_interpreter(pool):
-    """Create each of the pool's interpreters and run it once.
-
-    An interpreter's first run sets up its kernels; done here, before the
-    clock starts, no image of the run pays for it. Borrowing them all at
-    once gives each borrow a different one.
-    """
-    with contextlib.ExitStack() as stack:
-        runners = [stack.enter_context(pool.borrow())
-                   for _ in range(pool.size)]
-        for runner in runners:
-            runner.warm_up()
