@@ -14,7 +14,8 @@ from cheroot import errors
 from cheroot.server import HTTPRequest
 
 from app.http_server.framing import StrictHeaderReader
-from app.http_server.responses import error_code, error_response
+from app.http_server.responses import (
+    error_code, error_response, http_date)
 
 _MESSAGES = {
     405: "{method} is not allowed: this server is not a proxy",
@@ -66,11 +67,17 @@ class JsonErrorRequest(HTTPRequest):
                 raise
 
     def send_headers(self):
-        """Send the response head; close rather than drain a body later."""
+        """Send the response head; close rather than drain a body later.
+
+        The Date header comes from :data:`http_date`, formatted once a
+        second; cheroot adds its own only where none is set.
+        """
         if not self.close_connection and not self._body_consumable():
             # cheroot would read the rest of the body from the socket,
             # at the client's pace, to reuse the connection.
             self.close_connection = True
+        if not any(name.lower() == b"date" for name, _ in self.outheaders):
+            self.outheaders.append((b"Date", http_date()))
         super().send_headers()
 
     def _body_consumable(self):

@@ -8,6 +8,7 @@ headers too large, a request too slow), in the same shape:
 
 import email.utils
 import json
+import time
 
 # Codes for the statuses the server answers by itself; the app uses the
 # same names where it answers the same status.
@@ -17,6 +18,35 @@ CODES = {
     501: "not_implemented", 503: "unavailable",
     505: "http_version_not_supported",
 }
+
+
+class HttpDate:
+    """The Date header's value, formatted once a second, not per response.
+
+    ``email.utils.formatdate``, which cheroot calls for every response,
+    builds a datetime and a string each time: about 8 % of the Python
+    time of a small JSON answer (a profile of ``GET /words/<word>``).
+    The value only changes once a second.
+    """
+
+    def __init__(self, clock=time.time):
+        """Read the time from ``clock`` (seconds since the epoch)."""
+        self._clock = clock
+        self._cached = (None, b"")
+
+    def __call__(self):
+        """Return the current IMF-fixdate (RFC 9110) as ASCII bytes."""
+        second = int(self._clock())
+        cached_second, value = self._cached
+        if second != cached_second:
+            value = email.utils.formatdate(second, usegmt=True).encode(
+                "ascii")
+            # One tuple, replaced whole: threads read it without a lock.
+            self._cached = (second, value)
+        return value
+
+
+http_date = HttpDate()
 
 
 def error_code(status):
@@ -41,6 +71,6 @@ def error_response(status, code, message, server_name,
             # browser from reading it as anything but JSON.
             "X-Content-Type-Options: nosniff\r\n"
             "Connection: close\r\n"
-            f"Date: {email.utils.formatdate(usegmt=True)}\r\n"
+            f"Date: {http_date().decode('ascii')}\r\n"
             f"Server: {server_name}\r\n\r\n")
     return head.encode("latin-1") + body
