@@ -333,9 +333,14 @@ class Benchmark:
         """
         block = max(1, total // blocks)
         parts = {name: [] for name in sides}
-        for _ in range(blocks):
-            for name, (_, measure) in sides.items():
-                parts[name].append(measure(block))
+        names = list(sides)
+        for turn in range(blocks):
+            # Each block starts with the next side, so that whatever
+            # drifts within a block (the machine's other work, its
+            # clock) favours no side over the run.
+            start = turn % len(names)
+            for name in names[start:] + names[:start]:
+                parts[name].append(sides[name][1](block))
         results = {}
         for name, (reference, measure) in sides.items():
             combine = (combine_pipeline_results
