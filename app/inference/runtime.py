@@ -183,6 +183,9 @@ class _Line:
                 # at once must find this thread, not start another one.
                 self._done()
                 job.result.set_result(outcome)
+                del outcome
+            # Not held while waiting for the next one: its arrays belong
+            # to a request that is over.
             del job
 
     def _done(self):
