@@ -111,4 +111,7 @@ def _value(value, unit):
         return f"{value / 2**20:.1f} MiB"
     if unit == "s":
         return f"{value:.2f} s"
+    if unit == "ms":
+        # Given in seconds, like every other duration here.
+        return f"{value * 1000:.2f} ms"
     return f"{value:g} {unit}"

@@ -29,6 +29,7 @@ import math
 import os
 import pathlib
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,6 +56,8 @@ WORD = "benchmark"
 # and the runtime's interpreter (the packages alone import little beyond
 # NumPy). The start target compares with their bare import.
 IMPORTS = ("numpy", "PIL.Image", "ai_edge_litert.interpreter")
+# Alternating blocks of 20 invokes each version's invoke is timed in.
+INVOKE_BLOCKS = 10
 # Parts taken out of the service (bench/stripped.py) to measure what
 # they cost, and what each holds.
 STRIPPED_PARTS = {"operations": "metrics and logging",
@@ -140,6 +143,8 @@ class Benchmark:
             self.scratch = pathlib.Path(scratch)
             servers.compile_bytecode(ROOT, ("api.py", "app", "bench"))
             self.measure_imports()
+            if 3 in self.versions:
+                self.measure_full_integer()
             self.measure_service()
         self.figures["total"] = time.monotonic() - self.began
         # Every child has been reaped by now, so own CPU time is complete
@@ -162,6 +167,36 @@ class Benchmark:
             f"`python -c \"import {', '.join(IMPORTS)}\"`", "", seconds,
             "s"))
         self.progress(f"imports: {seconds:.2f} s")
+
+    def measure_full_integer(self):
+        """Time v3's invoke against v1's and count where their answers agree.
+
+        ``model/evaluate.py`` does both, in-process: one single-thread
+        interpreter per version, invoked in alternating blocks, and every
+        version on the photos the calibration never saw.
+        """
+        output = subprocess.run(
+            [sys.executable, str(ROOT / "model" / "evaluate.py"),
+             "--versions", "3", "--invoke-blocks", str(INVOKE_BLOCKS),
+             "--json"], check=True, cwd=ROOT, stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL).stdout
+        figures = json.loads(output)
+        self.figures["evaluation"] = figures
+        invoke = figures["invoke_seconds"]
+        v1_name = "v1 invoke, one thread (median)"
+        self.value_rows.extend([
+            report.ValueRow(v1_name, "", invoke["1"], "ms"),
+            report.ValueRow("v3 invoke, one thread (median)", v1_name,
+                            invoke["3"], "ms")])
+        agreement = figures["agreement"]["3"]
+        self.notes.append(
+            f"v3 against v1 on {figures['inputs']} inputs the calibration "
+            f"never saw: top-1 agreement {agreement['top1']:.1%}, top-5 "
+            f"overlap {agreement['top5']:.1%}, v1's top-1 in v3's top 5 "
+            f"{agreement['top1_in_top5']:.1%}")
+        self.progress(f"invoke v1 {invoke['1'] * 1000:.2f} ms, v3 "
+                      f"{invoke['3'] * 1000:.2f} ms; top-1 agreement "
+                      f"{agreement['top1']:.1%}")
 
     def measure_service(self):
         """Start api.py first, then its references; measure them all."""
@@ -542,10 +577,19 @@ class Benchmark:
             figures["service v1, c=8"].rate,
             figures["naive v1, c=8"].rate, 1.5))
         if 3 in self.versions:
+            invoke = figures["evaluation"]["invoke_seconds"]
+            # Speed is the inverse of the time an invoke takes.
+            targets.append(_at_least(
+                "v3 (full integer) invokes/s vs v1, one thread",
+                1 / invoke["3"], 1 / invoke["1"], 1.7))
             targets.append(_at_least(
                 "v3 (full integer) predictions/s at c=8 vs v1",
                 figures["service v3, c=8"].rate,
                 figures["service v1, c=8"].rate, 1.5))
+            top1 = figures["evaluation"]["agreement"]["3"]["top1"]
+            targets.append(report.Target(
+                "v3 top-1 agreement with v1", f"{top1:.1%}", ">= 95.0 %",
+                top1 >= 0.95))
         shipped = figures[_stripped_row(None)].rate
         for part in STRIPPED_PARTS:
             targets.append(_at_least(

@@ -26,10 +26,14 @@ prints the median of all invokes per version.
 Run it from the project root with the service's virtualenv::
 
     .venv/bin/python model/evaluate.py [--versions 2 3] [--per-photo N]
-        [--invoke-blocks N]
+        [--invoke-blocks N] [--json]
+
+``--json`` prints the same figures as one JSON object instead of
+Markdown, for ``make bench``.
 """
 
 import argparse
+import json
 import pathlib
 import statistics
 import sys
@@ -78,6 +82,9 @@ def parse_args(argv):
         "--invoke-blocks", type=int, default=0,
         help="also time invoke in this many alternating blocks "
              "(default: 0, no timing)")
+    parser.add_argument(
+        "--json", action="store_true",
+        help="print the figures as one JSON object instead of Markdown")
     return parser.parse_args(argv)
 
 
@@ -151,6 +158,29 @@ def main(argv=None):
     scores = {version.number: [version.probabilities(image)
                                for _, image in images]
               for version in versions}
+    agreement = {number: compare(scores[REFERENCE], scores[number])
+                 for number in numbers[1:]}
+    medians = {}
+    if args.invoke_blocks:
+        image = images[0][1]
+        medians = invoke_times(
+            versions, args.invoke_blocks,
+            lambda version: preprocess(image, version.contract.input)[None])
+    if args.json:
+        print(json.dumps({
+            "inputs": len(images),
+            "agreement": {number: {name: value for name, value
+                                   in figures.items()
+                                   if name != "disagreements"}
+                          for number, figures in agreement.items()},
+            "invoke_seconds": medians}))
+        return 0
+    print_markdown(args, images, agreement, medians)
+    return 0
+
+
+def print_markdown(args, images, agreement, medians):
+    """Print the agreement table and invoke times for people."""
     names = [photo.name for photo in photos.photos("evaluation")]
     print(f"{len(images)} inputs: {len(names)} photos x {args.per_photo} "
           f"({', '.join(names)})\n")
@@ -158,8 +188,7 @@ def main(argv=None):
           f"top-5 | top-1 agreement where v1 is sure (n) |")
     print("|---|--:|--:|--:|--:|")
     details = []
-    for number in numbers[1:]:
-        figures = compare(scores[REFERENCE], scores[number])
+    for number, figures in agreement.items():
         print(f"| {number} | {figures['top1']:.1%} | {figures['top5']:.1%} "
               f"| {figures['top1_in_top5']:.1%} | "
               f"{figures['sure_top1']:.1%} ({figures['sure']}) |")
@@ -170,17 +199,12 @@ def main(argv=None):
                        + (", ".join(f"{name} {count}" for name, count
                                     in by_photo.items()) or "none"))
     print("\n" + "\n".join(details))
-    if args.invoke_blocks:
-        image = images[0][1]
-        medians = invoke_times(
-            versions, args.invoke_blocks,
-            lambda version: preprocess(image, version.contract.input)[None])
+    if medians:
         print(f"\nInvoke, one thread, median of {args.invoke_blocks} x "
               f"{INVOKES_PER_BLOCK} per version, alternating blocks:\n")
         for number, seconds in medians.items():
             print(f"- version {number}: {seconds * 1000:.2f} ms "
                   f"({medians[REFERENCE] / seconds:.2f}x version 1)")
-    return 0
 
 
 if __name__ == "__main__":
