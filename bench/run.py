@@ -39,6 +39,7 @@ if not __package__:
     # Run as ``python bench/run.py``: make ``bench`` and ``app`` importable.
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
+from app.settings import load_settings  # noqa: E402
 from bench import machine, report, servers  # noqa: E402
 from bench.inprocess import (  # noqa: E402
     InProcessPipeline, combine_pipeline_results)
@@ -69,9 +70,10 @@ BOTTLE_ROW = "minimal Bottle app, GET /words/<word>, c=8"
 # prediction level, in shorter blocks, keep the noise near a per cent.
 PARTS_COST_SCALE = 2
 PARTS_COST_BLOCKS = 10
-# The service's default worker thread count (setup.cfg), given to the
-# bare cheroot app too so that both run the same server configuration.
-SERVICE_THREADS = 8
+# The service's default worker thread count (setup.cfg: two per CPU),
+# given to the bare cheroot app too so that both run the same server
+# configuration.
+SERVICE_THREADS = load_settings(environ={}).threads
 
 
 def parse_args(argv):

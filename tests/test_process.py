@@ -82,6 +82,8 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path):
     canary.routes["/held.jpg"] = hold_then_send(release, photo)
     env = sqlite_env(tmp_path)
     env["APP_FETCH_ALLOW_PRIVATE"] = "true"  # the canary is on loopback
+    # A worker thread for each request held, whatever the CPU count.
+    env["APP_THREADS"] = str(IN_FLIGHT)
     body = {"instances": [{"url": f"http://127.0.0.1:{canary.port}"
                                   "/held.jpg"}]}
 
