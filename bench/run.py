@@ -29,6 +29,7 @@ import math
 import os
 import pathlib
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,6 +60,8 @@ WORD = "benchmark"
 IMPORTS = ("numpy", "PIL.Image", "ai_edge_litert.interpreter")
 # Alternating blocks of 20 invokes each version's invoke is timed in.
 INVOKE_BLOCKS = 10
+# Turns of a fresh service's start and a fresh bare import.
+START_TURNS = 5
 # Parts taken out of the service (bench/stripped.py) to measure what
 # they cost, and what each holds.
 STRIPPED_PARTS = {"operations": "metrics and logging",
@@ -144,7 +147,7 @@ class Benchmark:
         with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
             self.scratch = pathlib.Path(scratch)
             servers.compile_bytecode(ROOT, ("api.py", "app", "bench"))
-            self.measure_imports()
+            self.measure_start()
             if 3 in self.versions:
                 self.measure_full_integer()
             self.measure_service()
@@ -161,14 +164,36 @@ class Benchmark:
         elapsed = time.monotonic() - self.began
         print(f"[{elapsed:5.0f} s] {message}", file=sys.stderr, flush=True)
 
-    def measure_imports(self):
-        """Time a bare import of the runtime packages in a new process."""
-        seconds = servers.time_imports(IMPORTS)
-        self.figures["import"] = seconds
-        self.value_rows.append(report.ValueRow(
-            f"`python -c \"import {', '.join(IMPORTS)}\"`", "", seconds,
-            "s"))
-        self.progress(f"imports: {seconds:.2f} s")
+    def measure_start(self):
+        """Time start to first prediction and the bare import, in turns.
+
+        A fresh ``api.py`` (no drain, so that it stops at once) and a
+        fresh ``python -c "import ..."`` take turns ``START_TURNS`` times;
+        each figure is the median of its turns, so that a stretch of a
+        faster or slower machine falls on both.
+        """
+        imports, starts = [], []
+        for turn in range(START_TURNS):
+            imports.append(servers.time_imports(IMPORTS, repeat=1))
+            env = servers.clean_environment(
+                APP_SQLITE_PATH=str(self.scratch / f"start-{turn}.sqlite3"),
+                APP_DRAIN_SECONDS="0")
+            with servers.ServerProcess(
+                    [sys.executable, "api.py", "--port", "0"],
+                    self.scratch / f"start-{turn}.log", env=env,
+                    cwd=ROOT) as server:
+                starts.append(self._first_prediction(server))
+        imported, first = statistics.median(imports), statistics.median(
+            starts)
+        self.figures["import"], self.figures["start"] = imported, first
+        import_name = f"`python -c \"import {', '.join(IMPORTS)}\"`"
+        self.value_rows.extend([
+            report.ValueRow(import_name, "", imported, "s"),
+            report.ValueRow("service: start to first prediction",
+                            import_name, first, "s")])
+        self.progress(f"imports {imported:.2f} s, start to first "
+                      f"prediction {first:.2f} s (medians of "
+                      f"{START_TURNS})")
 
     def measure_full_integer(self):
         """Time v3's invoke against v1's and count where their answers agree.
@@ -208,7 +233,7 @@ class Benchmark:
             [sys.executable, "api.py", "--port", "0"],
             self.scratch / "api.log", env=env, cwd=ROOT)
         with service.start():
-            self.measure_start(service)
+            self._first_prediction(service)
             rss_first = service.rss_bytes()
             with self._naive_server() as naive:
                 self.pipeline = InProcessPipeline(self.photos, self.versions)
@@ -230,15 +255,6 @@ class Benchmark:
                 self.measure_words(service, hello, bottle_app)
             service.check_alive()
         self.measure_parts_cost()
-
-    def measure_start(self, service):
-        """Record the time from the service's start to a first prediction."""
-        first = self._first_prediction(service)
-        self.figures["start"] = first
-        self.value_rows.append(report.ValueRow(
-            "service: start to first prediction", self.value_rows[0].name,
-            first, "s"))
-        self.progress(f"service start to first prediction: {first:.2f} s")
 
     def measure_predictions(self, service, naive):
         """Measure every version and level: pipeline, service, naive.
