@@ -148,7 +148,10 @@ def compare(reference, other):
 
 
 def main(argv=None):
-    """Print the agreement of each version with version 1 as Markdown."""
+    """Print the agreement of each version with version 1 (and invoke times).
+
+    As Markdown for people, or as one JSON object with ``--json``.
+    """
     args = parse_args(argv)
     images = photos.image_set("evaluation", args.per_photo, SEED,
                               args.photo_cache, min_area=MIN_AREA,

@@ -240,7 +240,7 @@ class InterpreterPool:
         self._line = _Line()
         # Stops the invoke threads once nothing refers to the pool: a
         # request still running on a removed version keeps it alive.
-        self._stop_threads = weakref.finalize(self, self._line.stop)
+        weakref.finalize(self, self._line.stop)
         # Guards the lone-request runner and the count of requests using
         # the pool (those waiting in line included).
         self._lock = threading.Lock()
@@ -279,13 +279,6 @@ class InterpreterPool:
         with contextlib.ExitStack() as stack:
             for _ in range(self.size):
                 stack.enter_context(self._borrow_from_line())
-
-    def close(self):
-        """Stop the invoke threads once the requests queued are answered.
-
-        Not needed to free the pool: collecting it stops them too.
-        """
-        self._stop_threads()
 
     @property
     def input_shape(self):
