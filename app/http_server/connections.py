@@ -35,12 +35,12 @@ import threading
 import time
 
 from cheroot.connections import ConnectionManager
-from cheroot.makefile import MakeFile
 from cheroot.server import HTTPConnection
 
 from app.http_server.framing import Refusal, RequestScanner
 from app.http_server.request import JsonErrorRequest
 from app.http_server.responses import error_response
+from app.http_server.writer import make_file
 
 # Most bytes read from one connection at a time.
 READ_SIZE = 65536
@@ -257,9 +257,13 @@ class ReadAheadConnection(HTTPConnection):
 
     RequestHandlerClass = JsonErrorRequest
 
-    def __init__(self, server, sock, makefile=MakeFile):
-        """Wrap cheroot's reader of the socket in a read-ahead one."""
-        super().__init__(server, sock, makefile)
+    def __init__(self, server, sock, makefile=None):
+        """Wrap cheroot's reader of the socket in a read-ahead one.
+
+        ``makefile`` is ignored: the server speaks plain HTTP only, and
+        its responses go out through a head-holding writer.
+        """
+        super().__init__(server, sock, make_file)
         self.rfile = ReadAheadReader(self.rfile, sock)
         self.intake = Intake(server.read_ahead_limits)
         # A new connection is idle until it sends, like a kept-alive one.

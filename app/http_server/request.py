@@ -70,7 +70,9 @@ class JsonErrorRequest(HTTPRequest):
         """Send the response head; close rather than drain a body later.
 
         The Date header comes from :data:`http_date`, formatted once a
-        second; cheroot adds its own only where none is set.
+        second; cheroot adds its own only where none is set. The head
+        waits for the body's first bytes, to leave in one send with them
+        (:mod:`app.http_server.writer`).
         """
         if not self.close_connection and not self._body_consumable():
             # cheroot would read the rest of the body from the socket,
@@ -78,7 +80,18 @@ class JsonErrorRequest(HTTPRequest):
             self.close_connection = True
         if not any(name.lower() == b"date" for name, _ in self.outheaders):
             self.outheaders.append((b"Date", http_date()))
+        hold_next = getattr(self.conn.wfile, "hold_next", None)
+        if hold_next is not None:
+            # Sent with the body's first bytes, or by respond() at the end.
+            hold_next()
         super().send_headers()
+
+    def respond(self):
+        """Call the app and write its answer; send anything held back."""
+        try:
+            super().respond()
+        finally:
+            self.conn.wfile.flush()
 
     def _body_consumable(self):
         """Tell whether what is left of the body is already in memory."""
