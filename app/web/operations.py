@@ -3,7 +3,8 @@
 It sees every request, whichever application answers it (the service,
 the /v2 and /v1 protocols) and whatever the outcome (a 404 no route
 matched included), so the request id, the CORS headers, the request
-metrics and the access line are the same for all of them.
+metrics and the access line are the same for all of them, and so is the
+``nosniff`` every answer carries.
 """
 
 import time
@@ -20,6 +21,9 @@ _PREFLIGHT_HEADERS = ("Authorization, Content-Type, X-API-Key, "
 _EXPOSED_HEADERS = ("X-Request-ID, X-Model-Version, Retry-After, RateLimit, "
                     "RateLimit-Policy, Inference-Header-Content-Length")
 _METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+# A browser that sniffs a JSON body (an error echoing the request, say)
+# could run it as HTML or script; nosniff makes it keep the declared type.
+_NOSNIFF = ("X-Content-Type-Options", "nosniff")
 
 
 class Cors:
@@ -58,7 +62,7 @@ class OperationsMiddleware:
         request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
         token = REQUEST_ID.set(request_id)
         origin = self.cors.allowed(environ.get("HTTP_ORIGIN"))
-        extra = [("X-Request-ID", request_id)]
+        extra = [("X-Request-ID", request_id), _NOSNIFF]
         if origin is not None:
             extra += [("Access-Control-Allow-Origin", origin),
                       ("Access-Control-Expose-Headers", _EXPOSED_HEADERS)]

@@ -25,9 +25,6 @@ _CODES = {
     400: "bad_request", 404: "not_found", 405: "method_not_allowed",
     413: "payload_too_large", 500: "internal_error",
 }
-# A browser that sniffs a JSON body (an error echoing the request, say)
-# could run it as HTML or script; nosniff makes it keep the declared type.
-COMMON_HEADERS = {"X-Content-Type-Options": "nosniff"}
 _MESSAGES = {
     404: "no route matches {method} {path}",
     405: "{method} is not allowed on {path}",
@@ -115,10 +112,8 @@ def install_json_handling(app, default_max_bytes,
     body is read, or by ``access`` (the API key and rate limit checks,
     before the body is read), are rendered too; Bottle's own errors
     (404, 405, an unhandled exception) go through the error page in the
-    same shape.
-    Plugins see only routes that matched, so the common headers are set
-    after each request and, since Bottle builds the page of an unhandled
-    exception after that, on the error page too.
+    same shape. The headers every response carries are the server's
+    (:mod:`app.http_server.request`).
     """
     app.uninstall("json")
     app.install(bottle.JSONPlugin(json_dumps=dumps))
@@ -126,15 +121,8 @@ def install_json_handling(app, default_max_bytes,
     if access is not None:
         app.install(access)
     app.install(BodyLimitPlugin(default_max_bytes))
-    app.add_hook("after_request", add_common_headers)
     app.default_error_handler = functools.partial(
         render_http_error, render=render)
-
-
-def add_common_headers():
-    """Set the headers every response carries on the current response."""
-    for name, value in COMMON_HEADERS.items():
-        bottle.response.set_header(name, value)
 
 
 def render_http_error(error, render=service_error_body):
@@ -151,5 +139,4 @@ def render_http_error(error, render=service_error_body):
     code = _CODES.get(status, f"http_{status}")
     bottle.request.environ[ERROR_CODE_KEY] = code
     bottle.response.content_type = "application/json"
-    add_common_headers()
     return dumps(render(code, message))
