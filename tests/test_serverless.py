@@ -286,6 +286,8 @@ def test_errors_are_the_services_json_errors(serverless, client, kind):
                    body=b"not an image")
     same_answer(*refused)
     assert json.loads(refused[0][2])["error"]["code"] == "invalid_image"
+    # An error may echo the request: browsers must not sniff it as HTML.
+    assert refused[0][1]["x-content-type-options"] == "nosniff"
 
 
 @pytest.mark.parametrize("kind", EVENTS)

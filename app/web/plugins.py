@@ -112,8 +112,8 @@ def install_json_handling(app, default_max_bytes,
     body is read, or by ``access`` (the API key and rate limit checks,
     before the body is read), are rendered too; Bottle's own errors
     (404, 405, an unhandled exception) go through the error page in the
-    same shape. The headers every response carries are the server's
-    (:mod:`app.http_server.request`).
+    same shape. The headers every response carries come from the
+    middleware around all the applications (:mod:`app.web.operations`).
     """
     app.uninstall("json")
     app.install(bottle.JSONPlugin(json_dumps=dumps))
