@@ -12,7 +12,6 @@ Nothing else in the project reads ``os.environ``.
 
 import configparser
 import dataclasses
-import difflib
 import ipaddress
 import logging
 import os
@@ -305,6 +304,8 @@ def load_settings(config_path=None, environ=None, overrides=None,
 
 def _did_you_mean(name, prefix=""):
     """Return ``; did you mean X?`` for the closest setting, or nothing."""
+    # Only a mistyped setting needs it: not imported at every start.
+    import difflib
     close = difflib.get_close_matches(name, _FIELDS, n=1)
     if not close:
         return ""
