@@ -80,10 +80,8 @@ class JsonErrorRequest(HTTPRequest):
             self.close_connection = True
         if not any(name.lower() == b"date" for name, _ in self.outheaders):
             self.outheaders.append((b"Date", http_date()))
-        hold_next = getattr(self.conn.wfile, "hold_next", None)
-        if hold_next is not None:
-            # Sent with the body's first bytes, or by respond() at the end.
-            hold_next()
+        # Sent with the body's first bytes, or by respond() at the end.
+        self.conn.wfile.hold_next()
         super().send_headers()
 
     def respond(self):
